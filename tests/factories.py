@@ -26,9 +26,7 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def vertical_scaler(
-    name: str = "web", namespace: str = "default", **spec: Any
-) -> dict[str, Any]:
+def vertical_scaler(name: str = "web", namespace: str = "default", **spec: Any) -> dict[str, Any]:
     base = {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}}
     return _object("VerticalScaler", name, deep_merge(base, spec), namespace)
 
@@ -37,14 +35,14 @@ def recommender_profile(name: str = "default", **spec: Any) -> dict[str, Any]:
     return _object("RecommenderProfile", name, deep_merge({"strategy": "vpa"}, spec), None)
 
 
-def horizontal_scaler(
-    name: str = "web", namespace: str = "default", **spec: Any
-) -> dict[str, Any]:
+def horizontal_scaler(name: str = "web", namespace: str = "default", **spec: Any) -> dict[str, Any]:
     base = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         "minReplicas": 1,
         "maxReplicas": 10,
-        "metrics": [{"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 70}}],
+        "metrics": [
+            {"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 70}}
+        ],
     }
     return _object("HorizontalScaler", name, deep_merge(base, spec), namespace)
 

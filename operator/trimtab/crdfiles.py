@@ -8,7 +8,6 @@ from pathlib import Path
 from trimtab.api import KINDS
 from trimtab.api.crd import crd_filename, render_crd
 
-
 KUSTOMIZATION = "kustomization.yaml"
 
 

@@ -4,9 +4,17 @@ from trimtab.conditions import find_condition, make_condition, merge_conditions
 
 
 def test_merge_replaces_by_type_and_keeps_others_in_order() -> None:
-    old = [make_condition("A", "True", "R", "m", "t0"), make_condition("B", "False", "R", "m", "t0")]
-    merged = merge_conditions(old, [make_condition("B", "True", "R2", "m2", "t1"),
-                                    make_condition("C", "True", "R", "m", "t1")])
+    old = [
+        make_condition("A", "True", "R", "m", "t0"),
+        make_condition("B", "False", "R", "m", "t0"),
+    ]
+    merged = merge_conditions(
+        old,
+        [
+            make_condition("B", "True", "R2", "m2", "t1"),
+            make_condition("C", "True", "R", "m", "t1"),
+        ],
+    )
     assert [c["type"] for c in merged] == ["A", "B", "C"]
     assert merged[1]["lastTransitionTime"] == "t1"
     assert old[1]["status"] == "False"  # the input is not modified

@@ -9,8 +9,16 @@ from trimtab.durations import DurationError, format_duration, parse_duration
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("15m", 900), ("24h", 86400), ("8d", 691200), ("1h30m", 5400), ("250ms", 0.25),
-     ("1.5h", 5400), ("0s", 0)],
+    [
+        ("90s", 90),
+        ("15m", 900),
+        ("24h", 86400),
+        ("8d", 691200),
+        ("1h30m", 5400),
+        ("250ms", 0.25),
+        ("1.5h", 5400),
+        ("0s", 0),
+    ],
 )
 def test_parse(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from tests.factories import VALID_OBJECTS, horizontal_scaler, node_pool, vertical_scaler
+
 from trimtab.api import kind_info
 from trimtab.validation import field_path, validate_spec, validity_status
 
@@ -22,27 +22,42 @@ def test_factory_objects_are_valid(kind: str) -> None:
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (horizontal_scaler(minReplicas=4, maxReplicas=2), "spec.minReplicas: 4 must not be greater"),
+        (
+            horizontal_scaler(minReplicas=4, maxReplicas=2),
+            "spec.minReplicas: 4 must not be greater",
+        ),
         (horizontal_scaler(metrics=[]), "spec.metrics: List should have at least 1 item"),
         (
-            horizontal_scaler(metrics=[{"type": "Resource", "prometheus": {"query": "up", "targetValue": 1}}]),
+            horizontal_scaler(
+                metrics=[{"type": "Resource", "prometheus": {"query": "up", "targetValue": 1}}]
+            ),
             "spec.metrics[0].resource: type Resource needs resource set",
         ),
         (
             horizontal_scaler(metrics=[{"type": "Prometheus", "prometheus": {"query": "up"}}]),
             "spec.metrics[0].prometheus.targetValue: set exactly one",
         ),
-        (vertical_scaler(updatePolicy={"mode": "Sometimes"}), "spec.updatePolicy.mode: Input should be"),
-        (vertical_scaler(updatePolicy={"evictionTolerance": 0}), "spec.updatePolicy.evictionTolerance"),
+        (
+            vertical_scaler(updatePolicy={"mode": "Sometimes"}),
+            "spec.updatePolicy.mode: Input should be",
+        ),
+        (
+            vertical_scaler(updatePolicy={"evictionTolerance": 0}),
+            "spec.updatePolicy.evictionTolerance",
+        ),
         (vertical_scaler(profil="typo"), "spec.profil: is not a known field"),
         (vertical_scaler(targetRef=None), "spec.targetRef: Input should be"),
         (
-            node_pool(template={"requirements": [{"key": "zone", "operator": "Gt", "values": ["a"]}]}),
+            node_pool(
+                template={"requirements": [{"key": "zone", "operator": "Gt", "values": ["a"]}]}
+            ),
             "spec.template.requirements[0].values: operator Gt needs exactly one integer",
         ),
         (
             vertical_scaler(
-                resourcePolicy={"containerPolicies": [{"containerName": "app", "minAllowed": {"cpu": "1.5.5"}}]}
+                resourcePolicy={
+                    "containerPolicies": [{"containerName": "app", "minAllowed": {"cpu": "1.5.5"}}]
+                }
             ),
             "spec.resourcePolicy.containerPolicies[0].minAllowed.cpu: invalid quantity '1.5.5'",
         ),
@@ -59,7 +74,11 @@ def test_missing_spec_is_invalid() -> None:
 
 
 def test_many_problems_are_summarised() -> None:
-    spec = {"targetRef": {"kind": "", "name": ""}, "profile": "", "updatePolicy": {"minReplicas": 0}}
+    spec = {
+        "targetRef": {"kind": "", "name": ""},
+        "profile": "",
+        "updatePolicy": {"minReplicas": 0},
+    }
     verdict = validate_spec(kind_info("VerticalScaler"), spec)
     assert len(verdict.problems) == 4
     assert verdict.message.endswith("(and 1 more)")

@@ -16,7 +16,6 @@ from trimtab.api.common import (
 )
 from trimtab.api.rules import cel_quantity_order, check_quantity_order
 
-
 ResourceName = Literal["cpu", "memory"]
 
 

@@ -83,7 +83,10 @@ def test_field_descriptions_come_from_docstrings() -> None:
 
 
 def test_unions_are_refused() -> None:
-    schema = {"type": "object", "properties": {"x": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}}
+    schema = {
+        "type": "object",
+        "properties": {"x": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+    }
     with pytest.raises(SchemaError, match=r"\.x"):
         structural_schema(schema)
 

@@ -1,0 +1,104 @@
+"""The `trimtab` command: run the operator, generate CRDs, recommend offline, print the version."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from trimtab import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="trimtab",
+        description="Trimtab: right-sized requests, replica counts and nodes for Kubernetes.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="run the operator against the cluster of the current kubeconfig",
+        description="Run the operator. Every flag can also be set as TRIMTAB_<FLAG> in the "
+        "environment; a flag given here wins.",
+    )
+    run.add_argument(
+        "--standalone",
+        action="store_true",
+        default=None,
+        help="run without peering (one replica only)",
+    )
+    run.add_argument(
+        "--namespace",
+        dest="namespaces",
+        action="append",
+        default=None,
+        metavar="NS",
+        help="watch only this namespace (repeatable); all by default",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=None,
+        help="log and emit Events for every action, but change nothing",
+    )
+    run.add_argument(
+        "--log-format",
+        choices=["json", "plain", "full"],
+        default=None,
+        help="log format (default json)",
+    )
+    run.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning"],
+        default=None,
+        help="log level (default info)",
+    )
+    run.add_argument(
+        "--probe-port", type=int, default=None, help="port of the /healthz endpoint (default 8080)"
+    )
+    run.add_argument("--prometheus-url", default=None, help="URL of the Prometheus HTTP API")
+
+    crds = commands.add_parser(
+        "crds",
+        help="write the CustomResourceDefinitions generated from the models",
+        description="Write one CRD YAML file per kind, generated from the pydantic models.",
+    )
+    crds.add_argument("--dir", type=Path, default=Path("crds"), help="output folder (default crds)")
+    crds.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 naming each file that differs from the models",
+    )
+
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `trimtab` command."""
+    args = build_parser().parse_args(argv)
+    if args.command == "version":
+        print(__version__)
+        return 0
+    if args.command == "crds":
+        from trimtab.crdfiles import check_crds, write_crds
+
+        return check_crds(args.dir) if args.check else write_crds(args.dir)
+    if args.command == "run":
+        from trimtab.runner import run_operator
+        from trimtab.settings import Settings
+
+        overrides = {
+            key: value
+            for key, value in vars(args).items()
+            if key != "command" and value is not None
+        }
+        return run_operator(Settings(**overrides))
+    raise AssertionError(f"unhandled command {args.command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

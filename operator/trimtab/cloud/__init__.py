@@ -1,0 +1,1 @@
+"""Cloud providers behind one interface: where nodes are bought and given back."""

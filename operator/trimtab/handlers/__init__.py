@@ -1,0 +1,22 @@
+"""kopf handlers: the only place that uses kopf's decorators.
+
+Handlers are registered into an explicit registry by :func:`register`, not at import time, so
+the operator, each component test and any embedding program get their own registry.
+"""
+
+from __future__ import annotations
+
+import kopf
+
+from trimtab.handlers import admission, lifecycle, validity
+from trimtab.settings import Settings
+
+
+def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
+    """Register every Trimtab handler into ``registry``."""
+    lifecycle.register(registry, settings)
+    validity.register(registry)
+    admission.register(registry, settings)
+
+
+__all__ = ["register"]

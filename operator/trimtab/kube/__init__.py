@@ -1,0 +1,1 @@
+"""The Kubernetes port: the only code that talks to the Kubernetes API."""

@@ -1,0 +1,70 @@
+"""Every Kubernetes API call the operator makes, in one list.
+
+The ClusterRole in ``deploy/`` must grant exactly these (a test compares them), so a handler
+that starts calling a new endpoint adds it here first, with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trimtab.api import KINDS
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """Verbs the operator uses on one resource of one API group (``""`` is the core group)."""
+
+    group: str
+    resource: str
+    verbs: frozenset[str]
+    why: str
+
+
+def _calls() -> tuple[ApiCall, ...]:
+    own = []
+    for info in KINDS:
+        own.append(
+            ApiCall(
+                info.group,
+                info.plural,
+                frozenset({"get", "list", "watch", "patch"}),
+                "watch every object; keep handler progress in its annotations",
+            )
+        )
+        own.append(
+            ApiCall(
+                info.group,
+                f"{info.plural}/status",
+                frozenset({"get", "patch"}),
+                "write observedGeneration, conditions and results",
+            )
+        )
+    framework = [
+        ApiCall("", "events", frozenset({"create"}), "post Events about objects"),
+        ApiCall(
+            "apiextensions.k8s.io",
+            "customresourcedefinitions",
+            frozenset({"list", "watch"}),
+            "kopf notices CRDs that appear or go",
+        ),
+        ApiCall("", "namespaces", frozenset({"list", "watch"}), "kopf follows namespaces"),
+        ApiCall(
+            "kopf.dev",
+            "clusterkopfpeerings",
+            frozenset({"get", "list", "watch", "patch"}),
+            "peering keeps two replicas from both acting",
+        ),
+    ]
+    admission = [
+        ApiCall(
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations",
+            frozenset({"create", "patch"}),
+            "register the pod webhook with its caBundle",
+        ),
+    ]
+    return (*own, *framework, *admission)
+
+
+OPERATOR_API_CALLS: tuple[ApiCall, ...] = _calls()

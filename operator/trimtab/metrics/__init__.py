@@ -1,0 +1,1 @@
+"""The Prometheus port: the only code that talks to Prometheus."""
