@@ -7,9 +7,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 PURE_CORE := operator/trimtab/quantity.py operator/trimtab/durations.py \
 	operator/trimtab/conditions.py operator/trimtab/validation.py operator/trimtab/api \
-	operator/trimtab/history/generator.py operator/trimtab/history/openmetrics.py
+	operator/trimtab/history/generator.py operator/trimtab/history/openmetrics.py \
+	operator/trimtab/recommender
 
-.PHONY: help venv lint fmt crds prometheus test test-unit test-component test-integration bench demo clean
+.PHONY: help venv lint fmt crds prometheus demo-down test test-unit test-component test-integration bench demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -55,8 +56,11 @@ test-integration: venv prometheus
 bench: venv prometheus  ## run every benchmark in benchmarks/
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
-demo: venv prometheus  ## start Prometheus with generated history and show what Trimtab makes of it
-	$(BIN)/python hack/demo.py
+demo: venv prometheus  ## a local cluster, Prometheus with history, and the operator; shows the result
+	$(BIN)/python -m hack.demo
+
+demo-down:  ## stop what `make demo` started
+	$(BIN)/python -m hack.demo down
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

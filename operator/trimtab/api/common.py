@@ -26,6 +26,7 @@ GROUP = "trimtab.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
+QUANTITY_MAX_LENGTH = 64
 QUANTITY_PATTERN = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -53,6 +54,8 @@ def _quantity_text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"{value!r} is not a quantity: write it as a string like '250m' or '1Gi'")
     text = str(value)
+    if len(text) > QUANTITY_MAX_LENGTH:
+        raise ValueError(f"{text[:20]!r}... is longer than {QUANTITY_MAX_LENGTH} characters")
     parse_quantity(text)
     return text
 
@@ -64,6 +67,8 @@ Quantity = Annotated[
         {
             "anyOf": [{"type": "integer"}, {"type": "string"}],
             "pattern": QUANTITY_PATTERN,
+            # Bounds the cost the apiserver estimates for CEL rules that parse quantities.
+            "maxLength": QUANTITY_MAX_LENGTH,
             "x-kubernetes-int-or-string": True,
         }
     ),

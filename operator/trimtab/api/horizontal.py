@@ -39,6 +39,7 @@ class PrometheusMetric(ApiModel):
             cel_rule(
                 "has(self.targetValue) != has(self.targetAverageValue)",
                 "set exactly one of targetValue and targetAverageValue",
+                ".targetValue",
             )
         )
     )

@@ -31,6 +31,7 @@ class Requirement(ApiModel):
                 " : self.operator in ['Gt', 'Lt'] ? has(self.values) && size(self.values) == 1"
                 " : !has(self.values) || size(self.values) == 0",
                 "In/NotIn need values, Gt/Lt exactly one value, Exists/DoesNotExist none",
+                ".values",
             )
         )
     )
@@ -188,7 +189,7 @@ class SelectorTerm(ApiModel):
 
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
-            cel_rule("has(self.id) != has(self.tags)", "set exactly one of id and tags")
+            cel_rule("has(self.id) != has(self.tags)", "set exactly one of id and tags", ".id")
         )
     )
 

@@ -113,7 +113,14 @@ class RecommenderProfileSpec(ApiModel):
         interval = parse_duration(self.sample_interval)
         if interval <= 0:
             raise FieldError("sampleInterval", f"{self.sample_interval} must be longer than zero")
-        if parse_duration(self.history_window) < interval:
+        window = parse_duration(self.history_window)
+        if parse_duration(self.memory_aggregation_interval) > window:
+            raise FieldError(
+                "memoryAggregationInterval",
+                f"{self.memory_aggregation_interval} must not be longer than "
+                f"historyWindow ({self.history_window})",
+            )
+        if window < interval:
             raise FieldError(
                 "historyWindow",
                 f"{self.history_window} must not be shorter than "

@@ -42,14 +42,18 @@ def cel_quantity_order(low: str, high: str) -> dict[str, str]:
     """CEL rule: quantity field `low` <= `high` when both are set (paths relative to self)."""
     present = " && ".join(f"has(self.{path})" for path in _with_parents(low) + _with_parents(high))
     compare = f"quantity(string(self.{low})).compareTo(quantity(string(self.{high}))) <= 0"
-    return cel_rule(f"!({present}) || {compare}", f"{low} must not be greater than {high}")
+    return cel_rule(
+        f"!({present}) || {compare}", f"{low} must not be greater than {high}", f".{low}"
+    )
 
 
 def cel_number_order(low: str, high: str) -> dict[str, str]:
     """CEL rule: number field `low` <= `high` when both are set."""
     present = " && ".join(f"has(self.{path})" for path in _with_parents(low) + _with_parents(high))
     return cel_rule(
-        f"!({present}) || self.{low} <= self.{high}", f"{low} must not be greater than {high}"
+        f"!({present}) || self.{low} <= self.{high}",
+        f"{low} must not be greater than {high}",
+        f".{low}",
     )
 
 

@@ -19,12 +19,18 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         configure_kopf(settings, memo.settings)
 
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # An explicit registry gets none of kopf's default login handlers. Reading the
+        # kubeconfig here, at call time, honours $KUBECONFIG as it is when the operator starts.
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
     @kopf.on.probe(id="settings", registry=registry)
     def report_settings(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
         operator: Settings = memo.settings
         return {"standalone": operator.standalone, "dryRun": operator.dry_run}
 
-    del configure, report_settings, settings  # registered; nothing else refers to them
+    del configure, login, report_settings, settings  # registered; nothing else refers to them
 
 
 def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: Settings) -> None:
