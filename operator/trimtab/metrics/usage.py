@@ -1,0 +1,401 @@
+"""The usage reader: per-container CPU and memory from Prometheus, for the recommender.
+
+Query pattern, per namespace (or pod-regex / label-matched group within it):
+- one CPU query and one memory query per time chunk (see `promql` for the PromQL and
+  `chunking` for how a range is cut), never one per pod;
+- at most one owner query per read, and only when a pod appears whose owner is not cached
+  yet (a bootstrap always needs it; a steady-state incremental read usually does not);
+- a chunk Prometheus refuses as too big (`--query.max-samples` lower than assumed) is split
+  in two and retried, and later chunks are planned no longer than what succeeded.
+
+Reads start with `read` / `iter_batches` over [start, end) (the bootstrap: the profile's whole
+window) and continue with `read_since(last_evaluated)`, which fetches only grid times after the
+last one read. `iter_batches` yields one batch per (namespace, chunk) so a 14-day bootstrap can
+be folded and released chunk by chunk instead of being held whole.
+
+Garbage (NaN, infinities, negative values, series without namespace/pod labels, cAdvisor's
+pod-level series) is dropped and counted in `UsageBatch.dropped`; the caller logs one line.
+Counter resets are irate's business; gaps and staleness simply leave no samples; pods that
+come and go appear in the chunks they lived in.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from trimtab.metrics.batch import (
+    ContainerKey,
+    ContainerRequests,
+    DropCounts,
+    OomKill,
+    Samples,
+    UsageBatch,
+    WorkloadContainer,
+)
+from trimtab.metrics.chunking import Chunk, check_step, grid, plan, points_per_query
+from trimtab.metrics.client import PrometheusClient, QueryClient, Series
+from trimtab.metrics.config import PrometheusConfig
+from trimtab.metrics.errors import QueryError
+from trimtab.metrics.owners import OwnerMap
+from trimtab.metrics.promql import (
+    POD_LEVEL_CONTAINERS,
+    Selection,
+    cpu_query,
+    memory_query,
+    oom_query,
+    owners_query,
+    requests_query,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STEP_S = 60.0
+DEFAULT_OOM_STEP_S = 300.0
+# Pods not seen for this long leave the owner cache (they are re-queried if they come back).
+OWNER_CACHE_TTL_S = 2 * 86_400.0
+
+Selections = Selection | str | Iterable[Selection | str]
+QueryBuilder = Callable[[PrometheusConfig, Selection, float], str]
+
+
+def _selections(selections: Selections) -> list[Selection]:
+    if isinstance(selections, Selection | str):
+        return [Selection.of(selections)]
+    return [Selection.of(selection) for selection in selections]
+
+
+def _distinct(answer: Sequence[Series]) -> int:
+    """Series in an answer, counting once a series whose chunk was split in two."""
+    return len({frozenset(series.labels.items()) for series in answer})
+
+
+class _BatchBuilder:
+    """Turns answers into a key table and flat sample arrays, dropping and counting garbage."""
+
+    def __init__(self, config: PrometheusConfig, owners: OwnerMap, seen_at: float) -> None:
+        self._labels = config.labels
+        self._owners = owners
+        self._seen_at = seen_at
+        self.keys: dict[ContainerKey, int] = {}
+        self.missing_labels = 0
+        self.pod_level = 0
+        self.nan = 0
+        self.infinite = 0
+        self.negative = 0
+
+    def samples(self, answer: Sequence[Series]) -> Samples:
+        labels = self._labels
+        indices: list[int] = []
+        timestamps = []
+        values = []
+        for series in answer:
+            metric = series.labels
+            namespace, pod = metric.get(labels.namespace), metric.get(labels.pod)
+            container = metric.get(labels.container, "")
+            if not namespace or not pod:
+                self.missing_labels += 1
+                continue
+            if container in POD_LEVEL_CONTAINERS:
+                self.pod_level += 1
+                continue
+            if not len(series):
+                continue
+            workload = self._owners.workload(pod, self._seen_at)
+            key = ContainerKey(namespace, workload.kind, workload.name, container, pod)
+            indices.append(self.keys.setdefault(key, len(self.keys)))
+            timestamps.append(series.timestamps)
+            values.append(series.values)
+        if not indices:
+            return Samples.empty()
+        lengths = [len(part) for part in values]
+        index = np.repeat(np.asarray(indices, dtype=np.int64), lengths)
+        stamps = np.concatenate(timestamps)
+        usage = np.concatenate(values)
+        keep = usage >= 0  # False for NaN
+        keep &= usage < np.inf
+        if not keep.all():
+            nan = int(np.isnan(usage).sum())
+            infinite = int(np.isinf(usage).sum())
+            self.nan += nan
+            self.infinite += infinite
+            self.negative += int(usage.size - keep.sum()) - nan - infinite
+            index, stamps, usage = index[keep], stamps[keep], usage[keep]
+        return Samples(index, np.ascontiguousarray(stamps), np.ascontiguousarray(usage))
+
+    def dropped(self) -> DropCounts:
+        return DropCounts(
+            nan=self.nan,
+            infinite=self.infinite,
+            negative=self.negative,
+            missing_labels=self.missing_labels,
+            pod_level=self.pod_level,
+        )
+
+
+class UsageReader:
+    """Reads container usage, OOM kills and current requests for the recommender.
+
+    Keeps per-namespace caches between reads (pod owners, the number of series seen, which
+    sizes the next reads' chunks); one reader per Prometheus, reused across loops.
+    """
+
+    def __init__(
+        self,
+        client: QueryClient,
+        config: PrometheusConfig | None = None,
+        *,
+        step_s: float = DEFAULT_STEP_S,
+    ) -> None:
+        if config is None:
+            config = client.config if isinstance(client, PrometheusClient) else PrometheusConfig()
+        self.client = client
+        self.config = config
+        self.step_s = check_step(step_s)
+        self._owners: dict[str, OwnerMap] = {}
+        self._series_seen: dict[str, int] = {}
+
+    @property
+    def queries_sent(self) -> int:
+        return self.client.queries_sent
+
+    # -- usage -------------------------------------------------------------------------------
+
+    def read(
+        self, selections: Selections, start: float, end: float, *, step_s: float | None = None
+    ) -> UsageBatch:
+        """CPU and memory samples of the grid times in [start, end), all in one batch.
+
+        Holds everything at once (about 1 GB for 1,000 containers x 14 days at 60 s, twice
+        that while joining): fold long bootstraps chunk by chunk with `iter_batches`."""
+        step = check_step(step_s if step_s is not None else self.step_s)
+        batches = list(self.iter_batches(selections, start, end, step_s=step))
+        if batches:
+            return UsageBatch.concat(batches)
+        span = grid(start, end, step)
+        first = span.first if span is not None else start
+        return UsageBatch(
+            keys=(),
+            cpu=Samples.empty(),
+            memory=Samples.empty(),
+            start=first,
+            end=span.end if span is not None else first,
+            step_s=step,
+            dropped=DropCounts(),
+            queries=0,
+        )
+
+    def read_since(
+        self,
+        selections: Selections,
+        last_timestamp: float,
+        end: float,
+        *,
+        step_s: float | None = None,
+        window_s: float | None = None,
+    ) -> UsageBatch:
+        """Samples at grid times after `last_timestamp` and before `end` (the incremental read
+        after a bootstrap; pass the previous batch's `last_evaluated`). `window_s` caps how far
+        back it reaches after a long pause."""
+        step = check_step(step_s if step_s is not None else self.step_s)
+        start = math.floor(last_timestamp / step) * step + step
+        if window_s is not None:
+            start = max(start, end - window_s)
+        return self.read(selections, start, end, step_s=step)
+
+    def iter_batches(
+        self, selections: Selections, start: float, end: float, *, step_s: float | None = None
+    ) -> Iterator[UsageBatch]:
+        """One batch per (selection, time chunk), in order: fold each and let it go."""
+        step = check_step(step_s if step_s is not None else self.step_s)
+        span = grid(start, end, step)
+        if span is None:
+            return
+        for selection in _selections(selections):
+            yield from self._iter_selection(selection, span)
+
+    def _iter_selection(self, selection: Selection, span: Chunk) -> Iterator[UsageBatch]:
+        config = self.config
+        namespace = selection.namespace
+        owners = self._owners.setdefault(namespace, OwnerMap())
+        owners.prune(span.first - OWNER_CACHE_TTL_S)
+        limit = points_per_query(
+            self._series_seen.get(namespace, 1),
+            config.max_points_per_series,
+            config.max_samples_per_query,
+        )
+        queue = deque(plan(span, limit))
+        owners_asked = False
+        while queue:
+            chunk = queue.popleft()
+            sent_before = self.client.queries_sent
+            cpu, cpu_fitted = self._range(cpu_query, selection, chunk)
+            memory, memory_fitted = self._range(memory_query, selection, chunk)
+            pods = {
+                pod for series in (*cpu, *memory) if (pod := series.labels.get(config.labels.pod))
+            }
+            if not owners_asked and any(not owners.knows(pod) for pod in pods):
+                self._ask_owners(selection, span.first, span.last, owners)
+                owners_asked = True
+            builder = _BatchBuilder(config, owners, chunk.last)
+            cpu_samples = builder.samples(cpu)
+            memory_samples = builder.samples(memory)
+            yield UsageBatch(
+                keys=tuple(builder.keys),
+                cpu=cpu_samples,
+                memory=memory_samples,
+                start=chunk.first,
+                end=chunk.end,
+                step_s=chunk.step_s,
+                dropped=builder.dropped(),
+                queries=self.client.queries_sent - sent_before,
+            )
+            series = max(_distinct(cpu), _distinct(memory), self._series_seen.get(namespace, 0))
+            self._series_seen[namespace] = series
+            limit = min(
+                limit,
+                cpu_fitted or limit,
+                memory_fitted or limit,
+                points_per_query(
+                    series, config.max_points_per_series, config.max_samples_per_query
+                ),
+            )
+            if queue and any(part.points > limit for part in queue):
+                rest = Chunk(queue[0].first, queue[-1].last, span.step_s)
+                queue = deque(plan(rest, limit))
+
+    def _range(
+        self, build: QueryBuilder, selection: Selection, chunk: Chunk
+    ) -> tuple[list[Series], int | None]:
+        """The answer for `chunk`, split in halves while Prometheus finds it too big; also,
+        when it had to split, the size (points) of the smallest piece that succeeded."""
+        query = build(self.config, selection, chunk.step_s)
+        began = time.monotonic()
+        try:
+            answer = self.client.range(query, chunk.first, chunk.last, chunk.step_s)
+        except QueryError as error:
+            if not (error.too_many_samples or error.too_many_points) or chunk.points < 2:
+                raise
+            log.info(
+                "splitting a %d-point query for namespace %s: %s",
+                chunk.points,
+                selection.namespace,
+                error.reason,
+            )
+            head, tail = chunk.split()
+            first, first_fitted = self._range(build, selection, head)
+            second, second_fitted = self._range(build, selection, tail)
+            fitted = min(first_fitted or head.points, second_fitted or tail.points)
+            return first + second, fitted
+        log.debug(
+            "%d series x %d points in %.2f s: %s",
+            len(answer),
+            chunk.points,
+            time.monotonic() - began,
+            query,
+        )
+        return answer, None
+
+    def _ask_owners(
+        self, selection: Selection, first: float, last: float, owners: OwnerMap
+    ) -> None:
+        """One owner query covering every pod alive at any time from `first` to `last`."""
+        window = last - first + self.config.lookback_s
+        answer = self.client.instant(owners_query(self.config, selection, window), last)
+        owners.add(answer, self.config.labels, last)
+
+    def _workloads(
+        self, selection: Selection, pods: set[str], first: float, last: float
+    ) -> OwnerMap:
+        """The namespace's owner cache, asked once more if it lacks any of `pods`."""
+        owners = self._owners.setdefault(selection.namespace, OwnerMap())
+        if any(not owners.knows(pod) for pod in pods):
+            self._ask_owners(selection, first, last, owners)
+        return owners
+
+    # -- OOM kills ---------------------------------------------------------------------------
+
+    def oom_kills(
+        self,
+        selections: Selections,
+        start: float,
+        end: float,
+        *,
+        step_s: float = DEFAULT_OOM_STEP_S,
+    ) -> list[OomKill]:
+        """OOM kills seen in kube-state-metrics in [start, end), dated to the end of the
+        `step_s` step they happened in; empty when kube-state-metrics is not there."""
+        step = check_step(step_s)
+        span = grid(start, end, step)
+        if span is None:
+            return []
+        labels = self.config.labels
+        kills: list[OomKill] = []
+        for selection in _selections(selections):
+            answers: list[Series] = []
+            for chunk in plan(span, self.config.max_points_per_series):
+                answer, _ = self._range(oom_query, selection, chunk)
+                answers.extend(answer)
+            rows = []
+            for series in answers:
+                pod = series.labels.get(labels.pod)
+                container = series.labels.get(labels.container)
+                if not pod or not container:
+                    continue
+                happened = series.values > 0  # False for NaN
+                happened &= series.values < np.inf
+                for stamp, count in zip(
+                    series.timestamps[happened].tolist(),
+                    series.values[happened].tolist(),
+                    strict=True,
+                ):
+                    rows.append((pod, container, stamp, count))
+            pods = {row[0] for row in rows}
+            owners = self._workloads(selection, pods, span.first - span.step_s, span.last)
+            for pod, container, stamp, count in rows:
+                workload = owners.workload(pod, stamp)
+                key = ContainerKey(
+                    selection.namespace, workload.kind, workload.name, container, pod
+                )
+                kills.append(OomKill(key, stamp, round(count)))
+        kills.sort(key=lambda kill: (kill.timestamp, kill.key))
+        return kills
+
+    # -- current requests --------------------------------------------------------------------
+
+    def current_requests(
+        self, selections: Selections, at: float
+    ) -> dict[WorkloadContainer, ContainerRequests]:
+        """Requests per workload container at time `at` (the report shows them beside the
+        recommendation). Pods of one workload can differ mid-rollout; the largest wins."""
+        labels = self.config.labels
+        found: dict[WorkloadContainer, dict[str, float]] = {}
+        for selection in _selections(selections):
+            answer = self.client.instant(requests_query(self.config, selection), at)
+            rows = []
+            for series in answer:
+                metric = series.labels
+                pod, container = metric.get(labels.pod), metric.get(labels.container)
+                resource = metric.get(labels.resource)
+                value = float(series.values[0])
+                if not pod or not container or resource is None or not 0 <= value < math.inf:
+                    continue
+                rows.append((pod, container, resource, value))
+            pods = {row[0] for row in rows}
+            owners = self._workloads(selection, pods, at, at)
+            for pod, container, resource, value in rows:
+                workload = owners.workload(pod, at)
+                target = WorkloadContainer(
+                    selection.namespace, workload.kind, workload.name, container
+                )
+                per_resource = found.setdefault(target, {})
+                per_resource[resource] = max(value, per_resource.get(resource, value))
+        return {
+            target: ContainerRequests(values.get("cpu"), values.get("memory"))
+            for target, values in sorted(found.items())
+        }
