@@ -10,7 +10,7 @@ PURE_CORE := operator/trimtab/quantity.py operator/trimtab/durations.py \
 	operator/trimtab/history/generator.py operator/trimtab/history/openmetrics.py \
 	operator/trimtab/recommender
 
-.PHONY: help venv lint fmt crds prometheus demo-down test test-unit test-component test-integration bench demo clean
+.PHONY: help venv lint fmt crds prometheus cluster-binaries demo-down test test-e2e test-unit test-component test-integration bench demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -41,7 +41,10 @@ crds: venv  ## regenerate crds/ from the models
 prometheus:  ## install Prometheus (Debian package) when it is missing
 	hack/prometheus/install
 
-test: lint prometheus  ## lint, then every test tier in one pytest run
+cluster-binaries:  ## build (or reuse) the local control plane, cached outside the checkout
+	hack/cluster/build
+
+test: lint prometheus cluster-binaries  ## lint, then every test tier in one pytest run
 	$(BIN)/pytest tests
 
 test-unit: venv
@@ -53,10 +56,13 @@ test-component: venv
 test-integration: venv prometheus
 	$(BIN)/pytest tests/integration
 
+test-e2e: venv prometheus cluster-binaries
+	$(BIN)/pytest tests/e2e
+
 bench: venv prometheus  ## run every benchmark in benchmarks/
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
-demo: venv prometheus  ## a local cluster, Prometheus with history, and the operator; shows the result
+demo: venv prometheus cluster-binaries  ## a local cluster, Prometheus with history, and the operator; shows the result
 	$(BIN)/python -m hack.demo
 
 demo-down:  ## stop what `make demo` started

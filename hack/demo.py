@@ -183,7 +183,7 @@ def up() -> int:
     operator = start_operator(
         operator_kubeconfig,
         DEMO_DIR / "operator.log",
-        {"TRIMTAB_PROMETHEUS_URL": prometheus},
+        {"TRIMTAB_PROMETHEUS__URL": prometheus},
         detached=True,
     )
     _pid_file("operator").write_text(str(operator.process.pid))

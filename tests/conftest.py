@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-TIERS = ("unit", "component", "integration")
+TIERS = ("unit", "component", "integration", "e2e")
 TESTS = Path(__file__).parent
 
 

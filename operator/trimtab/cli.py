@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from trimtab import __version__
+from trimtab import __version__, recommend_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="write nothing; exit 1 naming each file that differs from the models",
     )
 
+    recommend_command.add_parser(commands)
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -83,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(__version__)
         return 0
+    if args.command == "recommend":
+        return recommend_command.run(args)
     if args.command == "crds":
         from trimtab.crdfiles import check_crds, write_crds
 
@@ -94,9 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = {
             key: value
             for key, value in vars(args).items()
-            if key != "command" and value is not None
+            if key not in ("command", "prometheus_url") and value is not None
         }
-        return run_operator(Settings(**overrides))
+        settings = Settings(**overrides)
+        if args.prometheus_url:
+            settings.prometheus = settings.prometheus.model_copy(
+                update={"url": args.prometheus_url}
+            )
+        return run_operator(settings)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

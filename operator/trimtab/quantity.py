@@ -303,14 +303,20 @@ def _exact(number: float, what: str) -> Fraction:
     return Fraction(number)
 
 
+def _ceil_ignoring_noise(amount: Fraction) -> int:
+    """Round up, but first forget what is below a millionth of a unit: floating-point noise
+    (0.1 * 1000 is 100.00000000000001) must not add a whole unit to a value already whole."""
+    return math.ceil(round(amount, 6))
+
+
 def format_cpu(cores: float) -> str:
     """A CPU amount in cores as a canonical quantity, rounded up to whole millicores.
 
     Millicores are the finest CPU unit the kubelet honours, and rounding up means a
     recommendation is never below what was computed: 0.2501 is "251m", 2.0 is "2".
-    The float's exact binary value is rounded, so 0.3 is "300m".
+    Float noise below a millionth of a millicore is ignored, so 0.1 is "100m", not "101m".
     """
-    millis = math.ceil(_exact(cores, "CPU amount") * 1000)
+    millis = _ceil_ignoring_noise(_exact(cores, "CPU amount") * 1000)
     return str(Quantity(millis * (_NANO // 1000), Format.DECIMAL_SI))
 
 
@@ -322,7 +328,7 @@ def format_memory(n_bytes: float) -> str:
     2**63 - 1 cap Kubernetes puts on binary quantities) is canonical decimal SI:
     1000 is "1k", 1536 is "1536".
     """
-    whole = math.ceil(_exact(n_bytes, "memory amount"))
+    whole = _ceil_ignoring_noise(_exact(n_bytes, "memory amount"))
     # Above the int64 cap a binary suffix would not parse back to the same value.
     binary = whole % 1024 == 0 and abs(whole) <= _MAX_BINARY
     fmt = Format.BINARY_SI if binary else Format.DECIMAL_SI

@@ -12,12 +12,17 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from trimtab.metrics.config import PrometheusConfig
+
 
 class Settings(BaseSettings):
     """Everything the operator process can be told at start-up."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TRIMTAB_", extra="forbid", use_attribute_docstrings=True
+        env_prefix="TRIMTAB_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        use_attribute_docstrings=True,
     )
 
     namespaces: list[str] = Field(default_factory=list)
@@ -37,8 +42,15 @@ class Settings(BaseSettings):
     dry_run: bool = False
     """Globally: log and emit Events for every action, but evict, resize, scale, buy and
     delete nothing."""
-    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
-    """Where the Prometheus HTTP API is."""
+    prometheus: PrometheusConfig = Field(default_factory=PrometheusConfig)
+    """How to reach Prometheus and what its metrics and labels are called
+    (`TRIMTAB_PROMETHEUS__URL`, `TRIMTAB_PROMETHEUS__CA_FILE`, ...)."""
+    recommender_enabled: bool = True
+    """Compute recommendations for VerticalScalers from Prometheus history."""
+    recommender_interval_s: float = Field(default=60.0, gt=0)
+    """How often each VerticalScaler's recommendation is refreshed."""
+    checkpoint_interval_s: float = Field(default=300.0, gt=0)
+    """How often recommender state is saved to its checkpoint ConfigMap."""
     operator_namespace: str = "trimtab-system"
     """The namespace the operator runs in; the webhook never acts on pods there."""
     kubeconfig: str | None = None

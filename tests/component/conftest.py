@@ -15,9 +15,9 @@ from typing import Any
 
 import kopf
 import pytest
+
 from tests.component.emulator import TrimtabEmulator
 from tests.component.harness import BUILTIN_KINDS, Cluster, declare, trimtab_kinds
-
 from trimtab.settings import Settings
 
 
@@ -41,7 +41,9 @@ async def cluster(kmock: TrimtabEmulator) -> AsyncIterator[Cluster]:
 @pytest.fixture
 def operator_settings() -> Settings:
     # The webhook needs a real apiserver to call it; it has its own tests elsewhere.
-    return Settings(standalone=True, webhook_enabled=False, dry_run=False)
+    return Settings(
+        standalone=True, webhook_enabled=False, recommender_enabled=False, dry_run=False
+    )
 
 
 @pytest.fixture

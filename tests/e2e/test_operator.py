@@ -59,7 +59,7 @@ def test_operator_writes_status_of_a_vertical_scaler(
     )
     assert scaler["status"]["observedGeneration"] == scaler["metadata"]["generation"]
     printed = cluster.kubectl("get", "vs", "checkout", "-n", APP_NAMESPACE)
-    assert "Ready" in printed.splitlines()[0] and "True" in printed.splitlines()[1]
+    assert "READY" in printed.splitlines()[0] and "True" in printed.splitlines()[1]
 
 
 def test_operator_follows_spec_changes(cluster: Cluster, operator: OperatorProcess) -> None:

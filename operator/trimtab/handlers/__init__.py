@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import kopf
 
-from trimtab.handlers import admission, lifecycle, validity
+from trimtab.handlers import admission, lifecycle, recommender, validity
 from trimtab.settings import Settings
 
 
@@ -17,6 +17,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     lifecycle.register(registry, settings)
     validity.register(registry)
     admission.register(registry, settings)
+    recommender.register(registry, settings)
 
 
 __all__ = ["register"]

@@ -64,7 +64,15 @@ def _calls() -> tuple[ApiCall, ...]:
             "register the pod webhook with its caBundle",
         ),
     ]
-    return (*own, *framework, *admission)
+    recommender = [
+        ApiCall(
+            "",
+            "configmaps",
+            frozenset({"get", "create", "patch"}),
+            "recommender checkpoints beside each VerticalScaler",
+        ),
+    ]
+    return (*own, *framework, *admission, *recommender)
 
 
 OPERATOR_API_CALLS: tuple[ApiCall, ...] = _calls()

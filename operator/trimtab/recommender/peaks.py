@@ -192,8 +192,10 @@ class PeakTracker:
         self.window_end[ids[fresh]] = times[seen[fresh].argmax(axis=1)]
         if np.isnan(self.window_end[ids]).all():
             return 0  # nothing usable and no open window: nothing to do
-        # Columns before the newest earlier sample or in a closed interval are skipped.
-        oldest = np.fmax(self.last_sample[ids], self.window_end[ids] - self.interval)
+        # Columns before the newest earlier sample (usage only: never in a closed interval,
+        # since the newest sample is in the open one) are skipped; equal times are kept.
+        last = self.last_sample[ids]
+        oldest = np.where(np.isnan(last), self._open_since(ids), last)
         first_column = np.searchsorted(times, np.nan_to_num(oldest, nan=-np.inf))
         used = seen & (np.arange(times.size)[None, :] >= first_column[:, None])
         last_column = times.size - 1 - used[:, ::-1].argmax(axis=1)
@@ -261,8 +263,19 @@ class PeakTracker:
         first = group_min(runs.keys, np.where(keep, times, np.nan), self.series, runs.starts)
         fresh = np.isnan(self.window_end) & ~np.isnan(first)
         self.window_end[fresh] = first[fresh]
-        keep &= ~(times < runs.spread(self.window_end[runs.ids]) - self.interval)
+        keep &= ~(times < runs.spread(self._open_since(runs.ids)))
         return keep
+
+    def _open_since(self, ids: IntArray) -> FloatArray:
+        """The earliest time each series' open interval is known to hold.
+
+        The open interval starts at ``window_end - interval``, but that difference is rounded
+        and may land just above the sample that opened the window (``(t + d) - d > t`` for
+        fractional ``t``). The newest sample seen is always in the open interval, so a sample
+        at or after it (an equal time included, as VPA accepts) is never in a closed one.
+        """
+        since: FloatArray = np.fmin(self.window_end[ids] - self.interval, self.last_sample[ids])
+        return since
 
     def _group(
         self, vals: FloatArray, times: FloatArray, oom: BoolArray | None, runs: _Runs

@@ -7,7 +7,7 @@ from random import Random
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trimtab.recommender.buckets import MEMORY_LAYOUT
@@ -73,6 +73,29 @@ def test_late_usage_and_closed_intervals_are_dropped_but_oom_is_not() -> None:
     assert peaks.usage_peak[0] == 100 * MI  # OOM samples are not usage
 
 
+@pytest.mark.parametrize("time", [2.1653914146736808e-10, 0.3, 1000.3, 5 * DAY])
+def test_a_later_call_at_the_same_time_still_replaces_the_peak(time: float) -> None:
+    # (time + DAY) - DAY can round above time: the window's start must not be rebuilt from
+    # its end, or the second sample would look as if it were in a closed interval.
+    histogram, peaks = setup()
+    assert peaks.fold(histogram, [0], [1.0], [time]) == 1
+    assert peaks.fold(histogram, [0], [1e7], [time]) == 1
+    assert peaks.peak[0] == 1e7
+    assert np.flatnonzero(histogram.weights[0]).tolist() == [bucket(1e7)]
+    alone, _ = setup()
+    PeakTracker.empty(DAY).fold(alone, [0], [1e7], [time])
+    np.testing.assert_allclose(histogram.weights, alone.weights, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("time", [2.1653914146736808e-10, 1000.3])
+def test_a_later_grid_at_the_same_time_still_replaces_the_peak(time: float) -> None:
+    histogram, peaks = setup()
+    assert peaks.fold_grid(histogram, [0], [time], [[1.0]]) == 1
+    assert peaks.fold_grid(histogram, [0], [time, time + 60], [[1e7, 5.0]]) == 2
+    assert peaks.peak[0] == 1e7
+    assert np.flatnonzero(histogram.weights[0]).tolist() == [bucket(1e7)]
+
+
 def test_several_series_feed_one_row() -> None:
     histogram, peaks = setup()
     peaks.fold(histogram, [0, 0], [100 * MI, 700 * MI], [0.0, 0.0], series=[5, 9])
@@ -120,6 +143,7 @@ sample_st = st.tuples(
 
 
 @given(st.lists(sample_st, min_size=1, max_size=50), st.integers(0, 50))
+@example([(1, 1.0, 2.1653914146736808e-10), (1, 1e7, 2.1653914146736808e-10)], 1)
 def test_batched_peaks_equal_the_per_sample_reference(
     samples: list[tuple[int, float, float]], split: int
 ) -> None:

@@ -1,0 +1,111 @@
+"""The recommender: a timer per VerticalScaler refreshes its recommendation in status."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from trimtab.api import GROUP, VERSION, kind_info
+from trimtab.api.vertical import VerticalScalerSpec
+from trimtab.conditions import make_condition, merge_conditions
+from trimtab.kube.checkpoints import ConfigMapCheckpoints
+from trimtab.kube.client import api_client
+from trimtab.metrics.client import PrometheusClient
+from trimtab.metrics.usage import UsageReader
+from trimtab.recommender.profiles import resolve_profile
+from trimtab.recommender.service import (
+    RecommenderService,
+    ScalerRef,
+    significant_moves,
+)
+from trimtab.settings import Settings
+from trimtab.validation import validate_spec
+
+VERTICAL_SCALER = kind_info("VerticalScaler")
+
+
+def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
+    """Register the recommender's start-up, profile index, timer and clean-up."""
+    if not settings.recommender_enabled:
+        return
+
+    @kopf.on.startup(registry=registry)
+    def start_recommender(memo: kopf.Memo, **_: Any) -> None:
+        if hasattr(memo, "recommender"):
+            return  # given by the embedding program (tests give one with a fake source)
+        operator: Settings = memo.settings
+        memo.recommender = RecommenderService(
+            UsageReader(PrometheusClient(operator.prometheus)),
+            ConfigMapCheckpoints(lambda: api_client(operator.kubeconfig)),
+            read_interval=operator.recommender_interval_s,
+            checkpoint_interval=operator.checkpoint_interval_s,
+        )
+
+    @kopf.on.cleanup(registry=registry)
+    async def save_checkpoints(memo: kopf.Memo, **_: Any) -> None:
+        if hasattr(memo, "recommender"):
+            await asyncio.to_thread(memo.recommender.save_all)
+
+    @kopf.index(GROUP, VERSION, "recommenderprofiles", id="recommender_profiles", registry=registry)
+    def recommender_profiles(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
+        return {name: body.get("spec")}
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        VERTICAL_SCALER.plural,
+        id="recommend",
+        registry=registry,
+        interval=settings.recommender_interval_s,
+    )
+    async def recommend(
+        body: kopf.Body,
+        name: str,
+        namespace: str | None,
+        uid: str,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        memo: kopf.Memo,
+        **kwargs: Any,
+    ) -> None:
+        # kopf passes each index by its function's name; typed here, not in the signature,
+        # because kopf's handler protocol knows nothing of this project's indexes.
+        index: kopf.Index[str, Any] = kwargs["recommender_profiles"]
+        verdict = validate_spec(VERTICAL_SCALER, body.get("spec"))
+        if not isinstance(verdict.spec, VerticalScalerSpec):
+            return  # the validity handler reports it
+        spec = verdict.spec
+        profiles = {key: next(iter(store), None) for key, store in index.items()}
+        profile, problem = resolve_profile(spec.profile, profiles)
+        now = _now()
+        if profile is None:
+            condition = make_condition(
+                "RecommendationProvided", "False", "ProfileUnusable", problem, now
+            )
+            patch.status["conditions"] = merge_conditions(status.get("conditions"), [condition])
+            return
+        ref = ScalerRef(namespace or "", name, uid, spec.target_ref.kind, spec.target_ref.name)
+        outcome = await asyncio.to_thread(memo.recommender.recommend, ref, spec, profile)
+        if outcome.recommendations:
+            patch.status["recommendations"] = outcome.recommendations
+            moves = significant_moves(status.get("recommendations") or [], outcome.recommendations)
+            if moves:
+                kopf.info(body, reason="RecommendationChanged", message="; ".join(moves))
+        updates = [
+            make_condition(t, state, reason, message, now)
+            for t, state, reason, message in outcome.conditions
+        ]
+        patch.status["conditions"] = merge_conditions(status.get("conditions"), updates)
+
+    @kopf.on.delete(GROUP, VERSION, VERTICAL_SCALER.plural, optional=True, registry=registry)
+    def forget(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+        memo.recommender.forget(namespace or "", name)
+
+    del start_recommender, save_checkpoints, recommender_profiles, recommend, forget
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,259 @@
+"""`trimtab recommend` against the real Prometheus holding 14 days of generated history.
+
+The report must be what the pure core makes of the same samples: the generator's per-minute
+CPU (which the reader gets back through irate) pooled across a workload's pods per container
+name, and its memory working set with one series per pod container (peaks are per pod), over
+the profile's window [end - historyWindow, end) on the 60 s grid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from trimtab import cli
+from trimtab.api.profile import RecommenderProfileSpec
+from trimtab.durations import parse_duration
+from trimtab.history.generator import WorkloadHistory
+from trimtab.history.prometheus_server import free_port
+from trimtab.quantity import cores, format_cpu, format_memory, to_bytes
+from trimtab.recommender.estimators import Caps, Recommendation
+from trimtab.recommender.strategies import ContainerContext, strategy_for
+
+NAMESPACES = ("shop", "payments")
+VPA_RTOL = 0.01
+PERCENTILE_RTOL = 0.02  # the percentile state counts CPU in 1 % buckets
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+def _recommend(
+    url: str, end: float, *extra: str, namespaces: Sequence[str] = NAMESPACES
+) -> Outcome:
+    argv = ["recommend", "--prometheus", url, "--end", repr(end)]
+    for namespace in namespaces:
+        argv += ["-n", namespace]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main([*argv, *extra])
+    return Outcome(code, out.getvalue(), err.getvalue())
+
+
+def _by_container(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(r["namespace"], r["workload"], r["container"]): r for r in records}
+
+
+def _window_mask(history: WorkloadHistory, end: float, window: float) -> Any:
+    return (history.timestamps >= end - window) & (history.timestamps < end)
+
+
+def _pooled_cpu(history: WorkloadHistory, container: int, end: float, window: float) -> Any:
+    mask = _window_mask(history, end, window)
+    return history.cpu_cores[:, container, mask].ravel()
+
+
+def _core_recommendation(
+    history: WorkloadHistory, profile: RecommenderProfileSpec, end: float
+) -> Recommendation:
+    """The pure core fed the generator's own samples of the profile's window."""
+    mask = _window_mask(history, end, parse_duration(profile.history_window))
+    pods, containers = len(history.pods), len(history.containers)
+    times = history.timestamps[mask]
+    shape = (pods, containers, times.size)
+    rows = np.broadcast_to(np.arange(containers)[None, :, None], shape).ravel()
+    series = np.broadcast_to(
+        (np.arange(pods)[:, None] * containers + np.arange(containers)[None, :])[..., None], shape
+    ).ravel()
+    stamps = np.broadcast_to(times[None, None, :], shape).ravel()
+    strategy = strategy_for(profile)
+    state = strategy.new_state(containers)
+    state.add_cpu(rows, history.cpu_cores[:, :, mask].ravel(), stamps)
+    state.add_memory(rows, history.memory_bytes[:, :, mask].ravel(), stamps, series)
+    context = ContainerContext(
+        np.full(containers, containers, dtype=np.int64), Caps.none(containers)
+    )
+    return strategy.recommend(state, context, end)
+
+
+@pytest.fixture(scope="module")
+def vpa_report(prometheus_history: Any) -> list[dict[str, Any]]:
+    outcome = _recommend(prometheus_history.url, prometheus_history.end, "-o", "json")
+    assert outcome.code == 0, outcome.err
+    records: list[dict[str, Any]] = json.loads(outcome.out)
+    return records
+
+
+def test_vpa_targets_match_the_pure_core_fed_the_same_samples(
+    prometheus_history: Any, vpa_report: list[dict[str, Any]]
+) -> None:
+    report = _by_container(vpa_report)
+    profile = RecommenderProfileSpec()
+    expected_keys = set()
+    for history in prometheus_history.histories:
+        core = _core_recommendation(history, profile, prometheus_history.end)
+        for index, container in enumerate(history.containers):
+            key = (history.namespace, history.name, container)
+            expected_keys.add(key)
+            record = report[key]
+            assert record["kind"] == history.kind
+            for field, got, want in (
+                ("cpu target", record["cpu"]["target"], core.target.cpu[index]),
+                ("cpu lowerBound", record["cpu"]["lowerBound"], core.lower_bound.cpu[index]),
+                ("cpu upperBound", record["cpu"]["upperBound"], core.upper_bound.cpu[index]),
+            ):
+                # Both sides through the same formatter: this compares the numbers, not it.
+                want_cpu = cores(format_cpu(float(want)))
+                assert cores(got) == pytest.approx(want_cpu, rel=VPA_RTOL), (key, field, want)
+            for field, got, want in (
+                ("memory target", record["memory"]["target"], core.target.memory[index]),
+                (
+                    "memory lowerBound",
+                    record["memory"]["lowerBound"],
+                    core.lower_bound.memory[index],
+                ),
+                (
+                    "memory upperBound",
+                    record["memory"]["upperBound"],
+                    core.upper_bound.memory[index],
+                ),
+            ):
+                want_bytes = to_bytes(format_memory(float(want)))
+                assert to_bytes(got) == pytest.approx(want_bytes, rel=VPA_RTOL), (key, field, want)
+            assert record["samples"] == int(core.sample_count[index]), key
+    assert set(report) == expected_keys
+
+
+def test_the_diurnal_cpu_target_lies_between_p85_and_p99_of_its_samples(
+    prometheus_history: Any, vpa_report: list[dict[str, Any]]
+) -> None:
+    web = prometheus_history.history("web")
+    window = parse_duration(RecommenderProfileSpec().history_window)
+    samples = _pooled_cpu(web, web.containers.index("app"), prometheus_history.end, window)
+    p85, p99 = np.quantile(samples, [0.85, 0.99])
+
+    target = cores(_by_container(vpa_report)[("shop", "web", "app")]["cpu"]["target"])
+
+    assert p85 <= target <= p99, (p85, target, p99)
+
+
+def test_the_percentile_profile_targets_the_window_percentile_plus_margin(
+    prometheus_history: Any, tmp_path: Path
+) -> None:
+    profile_file = tmp_path / "krr.yaml"
+    profile_file.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "trimtab.dev/v1alpha1",
+                "kind": "RecommenderProfile",
+                "metadata": {"name": "krr"},
+                "spec": {"strategy": "percentile", "cpu": {"targetPercentile": 0.95}},
+            }
+        )
+    )
+    profile = RecommenderProfileSpec.model_validate(
+        {"strategy": "percentile", "cpu": {"targetPercentile": 0.95}}
+    )
+    end = prometheus_history.end
+    window = parse_duration(profile.history_window)
+
+    outcome = _recommend(prometheus_history.url, end, "-o", "json", "--profile", str(profile_file))
+
+    assert outcome.code == 0, outcome.err
+    report = _by_container(json.loads(outcome.out))
+    for history in prometheus_history.histories:
+        mask = _window_mask(history, end, window)
+        for index, container in enumerate(history.containers):
+            record = report[(history.namespace, history.name, container)]
+            pooled = _pooled_cpu(history, index, end, window)
+            cpu = np.quantile(pooled, profile.cpu.target_percentile) * (1 + profile.cpu.margin)
+            memory = history.memory_bytes[:, index, mask].max() * (1 + profile.memory.margin)
+            assert cores(record["cpu"]["target"]) == pytest.approx(cpu, rel=PERCENTILE_RTOL)
+            assert to_bytes(record["memory"]["target"]) == pytest.approx(memory, rel=VPA_RTOL)
+
+
+@pytest.mark.parametrize("output", ["yaml", "csv", "table"])
+def test_every_output_format_shows_the_same_rows_as_json(
+    prometheus_history: Any, vpa_report: list[dict[str, Any]], output: str
+) -> None:
+    outcome = _recommend(prometheus_history.url, prometheus_history.end, "-o", output)
+
+    assert outcome.code == 0, outcome.err
+    if output == "yaml":
+        assert yaml.safe_load(outcome.out) == vpa_report
+    elif output == "csv":
+        rows = list(csv.DictReader(io.StringIO(outcome.out)))
+        assert [
+            (r["namespace"], r["kind"], r["workload"], r["container"], r["cpu_target"])
+            for r in rows
+        ] == [
+            (r["namespace"], r["kind"], r["workload"], r["container"], r["cpu"]["target"])
+            for r in vpa_report
+        ]
+        for row, record in zip(rows, vpa_report, strict=True):
+            assert row["cpu_request"] == (record["cpu"]["request"] or "")
+            assert row["memory_request"] == (record["memory"]["request"] or "")
+            assert row["memory_target"] == record["memory"]["target"]
+            assert float(row["history_hours"]) == record["historyHours"]
+            assert int(row["samples"]) == record["samples"]
+    else:
+        assert "Recommended requests" in outcome.out
+        assert "CPU target" in outcome.out and "memory target" in outcome.out
+        for record in vpa_report:
+            assert f"{record['kind']}/{record['workload']}" in outcome.out
+            assert record["cpu"]["target"] in outcome.out
+            assert record["memory"]["target"] in outcome.out
+
+
+def test_an_unreachable_prometheus_exits_1_naming_the_url(prometheus_history: Any) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+
+    outcome = _recommend(url, prometheus_history.end, "-o", "json")
+
+    assert outcome.code == 1
+    assert outcome.out == ""
+    assert len(outcome.err.splitlines()) == 1
+    assert url in outcome.err
+
+
+def test_a_namespace_without_data_exits_1_saying_so(prometheus_history: Any) -> None:
+    outcome = _recommend(
+        prometheus_history.url, prometheus_history.end, namespaces=["nothing-here"]
+    )
+
+    assert outcome.code == 1
+    assert outcome.out == ""
+    assert len(outcome.err.splitlines()) == 1
+    assert "no container usage" in outcome.err and "nothing-here" in outcome.err
+
+
+def test_an_invalid_profile_exits_1_naming_the_field(
+    prometheus_history: Any, tmp_path: Path
+) -> None:
+    profile_file = tmp_path / "bad.yaml"
+    profile_file.write_text(
+        yaml.safe_dump({"kind": "RecommenderProfile", "spec": {"cpu": {"targetPercentile": 1.5}}})
+    )
+
+    outcome = _recommend(
+        prometheus_history.url, prometheus_history.end, "--profile", str(profile_file)
+    )
+
+    assert outcome.code == 1
+    assert outcome.out == ""
+    assert len(outcome.err.splitlines()) == 1
+    assert "spec.cpu.targetPercentile" in outcome.err
