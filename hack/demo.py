@@ -39,7 +39,7 @@ from trimtab.history.prometheus_server import free_port
 DEMO_DIR = Path(os.environ.get("TRIMTAB_DEMO_DIR", Path.home() / ".cache" / "trimtab" / "demo"))
 DEMO_NAMESPACE = "demo"
 HISTORY_DAYS = 8
-console = Console()
+console = Console(width=130)
 
 
 def _pid_file(name: str) -> Path:
@@ -163,6 +163,33 @@ def _status_table(cluster: Cluster) -> Table:
     return table
 
 
+def _recommendation_table(cluster: Cluster) -> Table:
+    table = Table(title="Recommendations the operator wrote into VerticalScaler status")
+    for column in (
+        "VerticalScaler",
+        "container",
+        "CPU target",
+        "CPU bounds",
+        "memory target",
+        "memory bounds",
+        "history",
+    ):
+        table.add_column(column)
+    items = json.loads(cluster.kubectl("get", "vs", "-n", DEMO_NAMESPACE, "-o", "json"))["items"]
+    for item in items:
+        for entry in item["status"].get("recommendations", []):
+            table.add_row(
+                item["metadata"]["name"],
+                entry["containerName"],
+                entry["target"]["cpu"],
+                f"{entry['lowerBound']['cpu']} - {entry['upperBound']['cpu']}",
+                entry["target"]["memory"],
+                f"{entry['lowerBound']['memory']} - {entry['upperBound']['memory']}",
+                f"{entry['historySeconds'] / 3600:.0f} h",
+            )
+    return table
+
+
 def up() -> int:
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     if build_binaries()[0] is None:
@@ -202,6 +229,31 @@ def up() -> int:
         timeout=90,
     )
     console.print(_status_table(cluster))
+    wait_for(
+        "recommendations for every demo VerticalScaler",
+        lambda: all(
+            i.get("status", {}).get("recommendations")
+            for i in json.loads(cluster.kubectl("get", "vs", "-n", DEMO_NAMESPACE, "-o", "json"))[
+                "items"
+            ]
+        ),
+        timeout=180,
+    )
+    console.print(_recommendation_table(cluster))
+    console.print("The same from Prometheus directly, without the operator (trimtab recommend):")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trimtab",
+            "recommend",
+            "--prometheus",
+            prometheus,
+            "-n",
+            DEMO_NAMESPACE,
+        ],
+        check=False,
+    )
     console.print(f"""
 Look around:
   export KUBECONFIG={kubeconfig}

@@ -88,6 +88,10 @@ class _Namespace:
     failures: int = 0
     retry_at: float = 0.0
     error: str | None = None
+    window_batch: UsageBatch | None = None
+    """The last read that covered a whole window, kept for one read interval: VerticalScalers
+    created together (or found together at start-up) then share one bootstrap read."""
+    window_start: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,7 @@ class RecommenderService:
     def _refresh(self, namespace: str, now: float) -> None:
         status = self._namespaces.setdefault(namespace, _Namespace())
         members = [t for t in self._tracked.values() if t.ref.namespace == namespace]
+        self._bootstrap_from_recent_read(status, members, now)
         behind = any(t.last_sample is None for t in members)
         if now < status.retry_at or (now - status.read_at < self._read_interval and not behind):
             return
@@ -208,6 +213,21 @@ class RecommenderService:
             log.info("dropped samples of %s: %s", namespace, batch.dropped.describe())
         for tracked in members:
             self._fold(tracked, batch, now)
+        if any(start <= now - t.window for t in members):
+            status.window_batch, status.window_start = batch, start
+        else:
+            status.window_batch = None
+
+    def _bootstrap_from_recent_read(
+        self, status: _Namespace, members: list[_Tracked], now: float
+    ) -> None:
+        recent = status.window_batch
+        if recent is None or now - status.read_at >= self._read_interval:
+            status.window_batch = None
+            return
+        for tracked in members:
+            if tracked.last_sample is None and status.window_start <= now - tracked.window:
+                self._fold(tracked, recent, now)
 
     def _fold(self, tracked: _Tracked, batch: UsageBatch, now: float) -> None:
         ref = tracked.ref

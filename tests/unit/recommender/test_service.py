@@ -131,12 +131,25 @@ def test_scalers_of_one_namespace_share_reads() -> None:
     )
     recommender.recommend(scaler("web"), SPEC, PROFILE)
     first = recommender.recommend(scaler("api"), spec_api, PROFILE)
-    assert len(source.reads) == 2  # the second scaler needed its own bootstrap
+    assert len(source.reads) == 1  # the second scaler bootstrapped from the first one's read
     clock.now += 60
     recommender.recommend(scaler("web"), SPEC, PROFILE)
     second = recommender.recommend(scaler("api"), spec_api, PROFILE)
-    assert len(source.reads) == 3  # one incremental read served both
+    assert len(source.reads) == 2  # one incremental read served both
     assert second.recommendations[0]["sampleCount"] == first.recommendations[0]["sampleCount"] + 2
+
+
+def test_a_scaler_created_later_bootstraps_with_its_own_read() -> None:
+    source = FakeSource(keys("web") + keys("api"))
+    recommender, clock = service(source)
+    spec_api = SPEC.model_copy(
+        update={"target_ref": SPEC.target_ref.model_copy(update={"name": "api"})}
+    )
+    recommender.recommend(scaler("web"), SPEC, PROFILE)
+    clock.now += 120  # the window read is no longer recent
+    outcome = recommender.recommend(scaler("api"), spec_api, PROFILE)
+    assert source.reads[-1] == ("shop", NOW + 120 - 8 * DAY, NOW + 120)
+    assert outcome.recommendations[0]["sampleCount"] == 2 * (8 * 1440)
 
 
 def test_no_pods_matched_names_the_target() -> None:
