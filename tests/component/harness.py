@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import kmock
 import kopf
-from tests.component.emulator import Fault, TrimtabEmulator
 
+from tests.component.emulator import Fault, TrimtabEmulator
 from trimtab.api.registry import KINDS
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")

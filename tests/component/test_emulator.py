@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+
 from tests.component.emulator import TrimtabEmulator
 from tests.component.harness import ApiCallError, Cluster
 

@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import kopf
 import pytest
+
 from tests.component.harness import Cluster, condition, has_condition
 
 GROUP, VERSION, PLURAL = "trimtab.dev", "v1alpha1", "verticalscalers"

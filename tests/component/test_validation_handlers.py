@@ -12,8 +12,8 @@ from typing import Any
 import kopf
 import pytest
 import yaml
-from tests.component.harness import Cluster, condition, has_condition, trimtab_kinds
 
+from tests.component.harness import Cluster, condition, has_condition, trimtab_kinds
 from trimtab.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.factories import VALID_OBJECTS, horizontal_scaler, node_pool, vertical_scaler
 
+from tests.factories import VALID_OBJECTS, horizontal_scaler, node_pool, vertical_scaler
 from trimtab.api import kind_info
 from trimtab.validation import field_path, validate_spec, validity_status
 

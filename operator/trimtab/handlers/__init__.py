@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import kopf
 
-from trimtab.handlers import admission, lifecycle, recommender, validity
+from trimtab.handlers import admission, lifecycle, ooms, recommender, validity
 from trimtab.settings import Settings
 
 
@@ -18,6 +18,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     validity.register(registry)
     admission.register(registry, settings)
     recommender.register(registry, settings)
+    ooms.register(registry, settings)
 
 
 __all__ = ["register"]

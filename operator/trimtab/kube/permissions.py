@@ -71,6 +71,13 @@ def _calls() -> tuple[ApiCall, ...]:
             frozenset({"get", "create", "patch"}),
             "recommender checkpoints beside each VerticalScaler",
         ),
+        ApiCall("", "pods", frozenset({"list", "watch"}), "OOM kills from pod status"),
+        ApiCall(
+            "apps",
+            "replicasets",
+            frozenset({"list", "watch"}),
+            "a pod's Deployment through its ReplicaSet, from a watch, not a call per pod",
+        ),
     ]
     return (*own, *framework, *admission, *recommender)
 

@@ -25,13 +25,14 @@ from trimtab.api.profile import RecommenderProfileSpec
 from trimtab.api.vertical import ContainerPolicy, VerticalScalerSpec
 from trimtab.conditions import ConditionStatus
 from trimtab.durations import parse_duration
-from trimtab.metrics.batch import UsageBatch
+from trimtab.metrics.batch import OomKill, UsageBatch
 from trimtab.metrics.errors import MetricsError
 from trimtab.metrics.promql import Selection
 from trimtab.quantity import cores, format_cpu, format_memory, to_bytes
 from trimtab.recommender.checkpoint import Checkpoint
 from trimtab.recommender.estimators import Caps, Recommendation
 from trimtab.recommender.feed import KeyedSamples, fold_usage
+from trimtab.recommender.ooms import SAME_KILL_WITHIN, OomEvent
 from trimtab.recommender.states import UsageState
 from trimtab.recommender.strategies import ContainerContext, Strategy, strategy_for
 
@@ -49,6 +50,8 @@ class UsageSource(Protocol):
     def queries_sent(self) -> int: ...
 
     def read(self, selections: Selection, start: float, end: float) -> UsageBatch: ...
+
+    def oom_kills(self, selections: Selection, start: float, end: float) -> list[OomKill]: ...
 
 
 class CheckpointStore(Protocol):
@@ -80,6 +83,8 @@ class _Tracked:
     last_sample: float | None = None
     saved_at: float = 0.0
     dirty: bool = False
+    last_oom: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(pod, container) -> time of the last OOM kill folded, to fold each kill once."""
 
 
 @dataclass
@@ -138,6 +143,41 @@ class RecommenderService:
             outcome = self._outcome(tracked, spec, now, self._source.queries_sent - queries_before)
             self._maybe_checkpoint(tracked, now)
             return outcome
+
+    def record_oom(self, event: OomEvent) -> int:
+        """Fold an OOM kill into every VerticalScaler of its workload; returns how many took it.
+
+        Reports of the same kill from the pod status and from kube-state-metrics are folded once.
+        """
+        with self._lock:
+            return sum(
+                self._fold_oom(tracked, event)
+                for tracked in self._tracked.values()
+                if tracked.ref.namespace == event.namespace
+                and tracked.ref.target_kind == event.workload_kind
+                and tracked.ref.target_name == event.workload_name
+            )
+
+    def _fold_oom(self, tracked: _Tracked, event: OomEvent) -> bool:
+        key = (event.pod, event.container)
+        previous = tracked.last_oom.get(key)
+        if previous is not None and abs(event.timestamp - previous) < SAME_KILL_WITHIN:
+            return False
+        state = tracked.states.get(event.container)
+        if state is None:
+            state = tracked.states[event.container] = tracked.strategy.new_state(1)
+        series = tracked.series_ids.setdefault(key, len(tracked.series_ids))
+        state.add_oom([0], [event.timestamp], [event.memory_request], [series])
+        tracked.last_oom[key] = event.timestamp
+        tracked.dirty = True
+        log.info(
+            "OOM kill of %s/%s container %s folded into %s",
+            event.namespace,
+            event.pod,
+            event.container,
+            tracked.ref.name,
+        )
+        return True
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop a deleted VerticalScaler (its checkpoint goes with it, by owner reference)."""
@@ -213,10 +253,34 @@ class RecommenderService:
             log.info("dropped samples of %s: %s", namespace, batch.dropped.describe())
         for tracked in members:
             self._fold(tracked, batch, now)
+        self._fold_reported_ooms(namespace, members, start, now)
         if any(start <= now - t.window for t in members):
             status.window_batch, status.window_start = batch, start
         else:
             status.window_batch = None
+
+    def _fold_reported_ooms(
+        self, namespace: str, members: list[_Tracked], start: float, now: float
+    ) -> None:
+        """OOM kills kube-state-metrics saw; missing kube-state-metrics is not an error."""
+        try:
+            kills = self._source.oom_kills(Selection(namespace), start, now)
+        except MetricsError as error:
+            log.info("no OOM kills from kube-state-metrics for %s: %s", namespace, error)
+            return
+        for kill in kills:
+            event = OomEvent(
+                namespace,
+                kill.key.workload_kind,
+                kill.key.workload_name,
+                kill.key.container,
+                kill.key.pod,
+                kill.timestamp,
+                0.0,
+            )
+            for tracked in members:
+                if _belongs(kill.key, tracked.ref):
+                    self._fold_oom(tracked, event)
 
     def _bootstrap_from_recent_read(
         self, status: _Namespace, members: list[_Tracked], now: float

@@ -2,68 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
 import pytest
 
+from tests.fakes import STEP, FakeUsageSource, MemoryCheckpoints
 from trimtab.api.profile import RecommenderProfileSpec
 from trimtab.api.vertical import VerticalScalerSpec
-from trimtab.metrics.batch import ContainerKey, DropCounts, Samples, UsageBatch
-from trimtab.metrics.errors import MetricsUnavailable
-from trimtab.metrics.promql import Selection
-from trimtab.quantity import cores
-from trimtab.recommender.checkpoint import Checkpoint
+from trimtab.metrics.batch import ContainerKey, OomKill
+from trimtab.quantity import cores, to_bytes
+from trimtab.recommender.ooms import OomEvent
 from trimtab.recommender.service import RecommenderService, ScalerRef, significant_moves
 from trimtab.recommender.strategies import strategy_for
 
-STEP = 60.0
 DAY = 86_400.0
 NOW = 1_700_000_040.0  # a whole minute, like Prometheus' step grid
-
-
-@dataclass
-class FakeSource:
-    """Usage of one Deployment's pods: `cpu` cores and `memory` bytes at every minute."""
-
-    keys: tuple[ContainerKey, ...]
-    cpu: float = 0.5
-    memory: float = 300e6
-    reads: list[tuple[str, float, float]] = field(default_factory=list)
-    failing: bool = False
-
-    @property
-    def queries_sent(self) -> int:
-        return 2 * len(self.reads)
-
-    def read(self, selections: Selection, start: float, end: float) -> UsageBatch:
-        if self.failing:
-            raise MetricsUnavailable("http://prometheus.test", "connection refused")
-        self.reads.append((selections.namespace, start, end))
-        times = np.arange(np.ceil(start / STEP) * STEP, end, STEP)
-        index = np.repeat(np.arange(len(self.keys)), times.size)
-        stamps = np.tile(times, len(self.keys))
-        return UsageBatch(
-            keys=self.keys,
-            cpu=Samples(index, stamps, np.full(stamps.size, self.cpu)),
-            memory=Samples(index.copy(), stamps.copy(), np.full(stamps.size, self.memory)),
-            start=float(times[0]) if times.size else start,
-            end=float(times[-1] + STEP) if times.size else start,
-            step_s=STEP,
-            dropped=DropCounts(),
-            queries=2,
-        )
-
-
-@dataclass
-class MemoryCheckpoints:
-    saved: dict[tuple[str, str], Checkpoint] = field(default_factory=dict)
-
-    def load(self, namespace: str, scaler: str) -> Checkpoint | None:
-        return self.saved.get((namespace, scaler))
-
-    def save(self, namespace: str, scaler: str, owner_uid: str, checkpoint: Checkpoint) -> None:
-        self.saved[(namespace, scaler)] = checkpoint
 
 
 class Clock:
@@ -89,13 +40,13 @@ SPEC = VerticalScalerSpec.model_validate({"targetRef": {"kind": "Deployment", "n
 PROFILE = RecommenderProfileSpec()
 
 
-def service(source: FakeSource, **kwargs: object) -> tuple[RecommenderService, Clock]:
+def service(source: FakeUsageSource, **kwargs: object) -> tuple[RecommenderService, Clock]:
     clock = Clock(NOW)
     return RecommenderService(source, clock=clock, **kwargs), clock  # type: ignore[arg-type]
 
 
 def test_bootstrap_reads_the_window_once_and_recommends() -> None:
-    source = FakeSource(keys("web"))
+    source = FakeUsageSource(keys("web"))
     recommender, _ = service(source)
     outcome = recommender.recommend(scaler("web"), SPEC, PROFILE)
     assert source.reads == [("shop", NOW - 8 * DAY, NOW)]
@@ -114,7 +65,7 @@ def test_bootstrap_reads_the_window_once_and_recommends() -> None:
 
 
 def test_next_loop_reads_only_what_is_new() -> None:
-    source = FakeSource(keys("web"))
+    source = FakeUsageSource(keys("web"))
     recommender, clock = service(source)
     recommender.recommend(scaler("web"), SPEC, PROFILE)
     clock.now += 60
@@ -124,7 +75,7 @@ def test_next_loop_reads_only_what_is_new() -> None:
 
 
 def test_scalers_of_one_namespace_share_reads() -> None:
-    source = FakeSource(keys("web") + keys("api"))
+    source = FakeUsageSource(keys("web") + keys("api"))
     recommender, clock = service(source)
     spec_api = SPEC.model_copy(
         update={"target_ref": SPEC.target_ref.model_copy(update={"name": "api"})}
@@ -140,7 +91,7 @@ def test_scalers_of_one_namespace_share_reads() -> None:
 
 
 def test_a_scaler_created_later_bootstraps_with_its_own_read() -> None:
-    source = FakeSource(keys("web") + keys("api"))
+    source = FakeUsageSource(keys("web") + keys("api"))
     recommender, clock = service(source)
     spec_api = SPEC.model_copy(
         update={"target_ref": SPEC.target_ref.model_copy(update={"name": "api"})}
@@ -153,7 +104,7 @@ def test_a_scaler_created_later_bootstraps_with_its_own_read() -> None:
 
 
 def test_no_pods_matched_names_the_target() -> None:
-    source = FakeSource(keys("other"))
+    source = FakeUsageSource(keys("other"))
     recommender, _ = service(source)
     outcome = recommender.recommend(scaler("web"), SPEC, PROFILE)
     assert outcome.recommendations == []
@@ -164,7 +115,7 @@ def test_no_pods_matched_names_the_target() -> None:
 
 
 def test_prometheus_down_keeps_the_last_recommendation_and_backs_off() -> None:
-    source = FakeSource(keys("web"))
+    source = FakeUsageSource(keys("web"))
     recommender, clock = service(source)
     before = recommender.recommend(scaler("web"), SPEC, PROFILE)
     source.failing = True
@@ -185,7 +136,7 @@ def test_prometheus_down_keeps_the_last_recommendation_and_backs_off() -> None:
 
 
 def test_restart_restores_the_checkpoint_without_rereading_the_window() -> None:
-    source = FakeSource(keys("web"))
+    source = FakeUsageSource(keys("web"))
     store = MemoryCheckpoints()
     first, clock = service(source, checkpoints=store, checkpoint_interval=0.0)
     before = first.recommend(scaler("web"), SPEC, PROFILE)
@@ -198,7 +149,7 @@ def test_restart_restores_the_checkpoint_without_rereading_the_window() -> None:
 
 
 def test_checkpoint_of_another_strategy_is_ignored() -> None:
-    source = FakeSource(keys("web"))
+    source = FakeUsageSource(keys("web"))
     store = MemoryCheckpoints()
     first, _ = service(source, checkpoints=store, checkpoint_interval=0.0)
     first.recommend(scaler("web"), SPEC, PROFILE)
@@ -210,7 +161,7 @@ def test_checkpoint_of_another_strategy_is_ignored() -> None:
 
 
 def test_container_policy_caps_and_off() -> None:
-    source = FakeSource(keys("web"), cpu=2.0)
+    source = FakeUsageSource(keys("web"), cpu=2.0)
     recommender, _ = service(source)
     capped = VerticalScalerSpec.model_validate(
         {
@@ -246,3 +197,25 @@ def test_significant_moves(old: str, new: str, moved: bool) -> None:
     before = [{"containerName": "app", "target": {resource: old}}]
     after = [{"containerName": "app", "target": {resource: new}}]
     assert bool(significant_moves(before, after)) is moved
+
+
+def test_an_oom_kill_raises_memory_once_whichever_way_it_is_reported() -> None:
+    web = keys("web")
+    source = FakeUsageSource(web, memory=300e6)
+    recommender, clock = service(source)
+    before = recommender.recommend(scaler("web"), SPEC, PROFILE).recommendations[0]
+    pod_status = OomEvent("shop", "Deployment", "web", "app", web[0].pod, NOW - 30, 256e6)
+    assert recommender.record_oom(pod_status) == 1
+    source.kills = [OomKill(web[0], NOW + 60, 1)]  # the same kill, as kube-state-metrics dates it
+    clock.now += 60
+    after = recommender.recommend(scaler("web"), SPEC, PROFILE).recommendations[0]
+    # max(request, peak) + max(100Mi, 20 %) = 300e6 * 1.2 = 360e6, then p90 x 1.15.
+    assert to_bytes(after["target"]["memory"]) > 1.2 * to_bytes(before["target"]["memory"])
+    assert recommender.record_oom(pod_status) == 0  # already folded
+
+
+def test_an_oom_kill_of_another_workload_is_ignored() -> None:
+    recommender, _ = service(FakeUsageSource(keys("web")))
+    recommender.recommend(scaler("web"), SPEC, PROFILE)
+    other = OomEvent("shop", "Deployment", "api", "app", "api-abc-0", NOW, 0.0)
+    assert recommender.record_oom(other) == 0
