@@ -6,8 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from trimtab import __version__, recommend_command
+from trimtab.settings import Settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +82,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_from(args: argparse.Namespace) -> Settings | None:
+    """Settings from the environment with the flags on top; None after printing what is wrong."""
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("command", "prometheus_url") and value is not None
+    }
+    if args.prometheus_url:
+        overrides["prometheus"] = {"url": args.prometheus_url}
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        for problem in error.errors():
+            field = "_".join(str(part) for part in problem["loc"])
+            print(
+                f"trimtab run: {field} (TRIMTAB_{field.upper()} or its flag): {problem['msg']}"
+                f" (got {problem.get('input')!r})",
+                file=sys.stderr,
+            )
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `trimtab` command."""
     args = build_parser().parse_args(argv)
@@ -92,19 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_crds(args.dir) if args.check else write_crds(args.dir)
     if args.command == "run":
         from trimtab.runner import run_operator
-        from trimtab.settings import Settings
 
-        overrides = {
-            key: value
-            for key, value in vars(args).items()
-            if key not in ("command", "prometheus_url") and value is not None
-        }
-        settings = Settings(**overrides)
-        if args.prometheus_url:
-            settings.prometheus = settings.prometheus.model_copy(
-                update={"url": args.prometheus_url}
-            )
-        return run_operator(settings)
+        settings = settings_from(args)
+        return 2 if settings is None else run_operator(settings)
     raise AssertionError(f"unhandled command {args.command!r}")
 
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from trimtab import __version__
-from trimtab.cli import build_parser, main
+from trimtab.cli import build_parser, main, settings_from
 
 
 def test_help_lists_the_subcommands() -> None:
@@ -30,3 +30,23 @@ def test_run_flags_parse() -> None:
     assert args.standalone is True
     assert args.namespaces == ["a", "b"]
     assert build_parser().parse_args(["run"]).standalone is None
+
+
+def test_flags_override_the_environment_and_keep_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIMTAB_PROMETHEUS__URL", "http://from-env:9090")
+    monkeypatch.setenv("TRIMTAB_PROMETHEUS__TIMEOUT_S", "7")
+    monkeypatch.setenv("TRIMTAB_STANDALONE", "true")
+    args = build_parser().parse_args(["run", "--prometheus-url", "http://from-flag:9090"])
+    settings = settings_from(args)
+    assert settings is not None
+    assert settings.prometheus.url == "http://from-flag:9090"
+    assert settings.prometheus.timeout_s == 7
+    assert settings.standalone is True
+
+
+def test_a_bad_setting_is_named_and_nothing_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TRIMTAB_PROBE_PORT", "eighty")
+    assert main(["run"]) == 2
+    assert "probe_port (TRIMTAB_PROBE_PORT or its flag)" in capsys.readouterr().err
