@@ -16,11 +16,8 @@ from trimtab.kube.client import api_client
 from trimtab.metrics.client import PrometheusClient
 from trimtab.metrics.usage import UsageReader
 from trimtab.recommender.profiles import resolve_profile
-from trimtab.recommender.service import (
-    RecommenderService,
-    ScalerRef,
-    significant_moves,
-)
+from trimtab.recommender.service import RecommenderService, ScalerRef
+from trimtab.recommender.status import significant_moves
 from trimtab.settings import Settings
 from trimtab.validation import validate_spec
 

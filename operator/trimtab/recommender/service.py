@@ -15,31 +15,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from trimtab.api.profile import RecommenderProfileSpec
-from trimtab.api.vertical import ContainerPolicy, VerticalScalerSpec
+from trimtab.api.vertical import VerticalScalerSpec
 from trimtab.conditions import ConditionStatus
 from trimtab.durations import parse_duration
 from trimtab.metrics.batch import OomKill, UsageBatch
 from trimtab.metrics.errors import MetricsError
 from trimtab.metrics.promql import Selection
-from trimtab.quantity import cores, format_cpu, format_memory, to_bytes
 from trimtab.recommender.checkpoint import Checkpoint
-from trimtab.recommender.estimators import Caps, Recommendation
 from trimtab.recommender.feed import KeyedSamples, fold_usage
 from trimtab.recommender.ooms import SAME_KILL_WITHIN, OomEvent
 from trimtab.recommender.states import UsageState
+from trimtab.recommender.status import (
+    caps_of,
+    container_policy,
+    recommendation_conditions,
+    status_entry,
+)
 from trimtab.recommender.strategies import ContainerContext, Strategy, strategy_for
 
 log = logging.getLogger(__name__)
 
-LOW_CONFIDENCE_SECONDS = 86_400.0
-SIGNIFICANT_MOVE = 0.10
 MAX_BACKOFF_SECONDS = 600.0
 
 
@@ -333,19 +335,24 @@ class RecommenderService:
     ) -> Outcome:
         error = self._namespaces[tracked.ref.namespace].error
         policies = {p.container_name: p for p in spec.resource_policy.container_policies}
-        names = [n for n in sorted(tracked.states) if _policy(policies, n).mode != "Off"]
+        names = [n for n in sorted(tracked.states) if container_policy(policies, n).mode != "Off"]
         entries = []
         spans = []
         for name in names:
             state = tracked.states[name]
-            caps = _caps(_policy(policies, name))
+            caps = caps_of(container_policy(policies, name))
             context = ContainerContext(np.array([len(tracked.states)], dtype=np.int64), caps)
             recommendation = tracked.strategy.recommend(state, context, now)
             if int(recommendation.sample_count[0]) == 0:
                 continue
-            entries.append(_status_entry(name, recommendation))
+            entries.append(status_entry(name, recommendation))
             spans.append(float(recommendation.history_span[0]))
-        return Outcome(entries, _conditions(tracked, entries, spans, error), queries)
+        ref = tracked.ref
+        target = f"{ref.target_kind} {ref.namespace}/{ref.target_name} (spec.targetRef)"
+        conditions = recommendation_conditions(
+            target, tracked.strategy.name, tracked.last_sample is not None, entries, spans, error
+        )
+        return Outcome(entries, conditions, queries)
 
     def _maybe_checkpoint(self, tracked: _Tracked, now: float) -> None:
         if tracked.dirty and now - tracked.saved_at >= self._checkpoint_interval:
@@ -370,121 +377,3 @@ class RecommenderService:
 
 def _belongs(key: Any, ref: ScalerRef) -> bool:
     return bool(key.workload_kind == ref.target_kind and key.workload_name == ref.target_name)
-
-
-def _policy(policies: dict[str, ContainerPolicy], container: str) -> ContainerPolicy:
-    return policies.get(container) or policies.get("*") or ContainerPolicy(container_name="*")
-
-
-def _caps(policy: ContainerPolicy) -> Caps:
-    def value(amount: str | None, convert: Callable[[str], float]) -> Any:
-        return np.array([np.nan if amount is None else convert(amount)])
-
-    low, high = policy.min_allowed, policy.max_allowed
-    return Caps(
-        value(low.cpu if low else None, cores),
-        value(high.cpu if high else None, cores),
-        value(low.memory if low else None, lambda m: float(to_bytes(m))),
-        value(high.memory if high else None, lambda m: float(to_bytes(m))),
-    )
-
-
-def _status_entry(container: str, rec: Recommendation) -> dict[str, Any]:
-    def amounts(resources: Any) -> dict[str, str]:
-        return {
-            "cpu": format_cpu(float(resources.cpu[0])),
-            "memory": format_memory(float(resources.memory[0])),
-        }
-
-    return {
-        "containerName": container,
-        "target": amounts(rec.target),
-        "lowerBound": amounts(rec.lower_bound),
-        "upperBound": amounts(rec.upper_bound),
-        "uncappedTarget": amounts(rec.uncapped_target),
-        "historySeconds": int(rec.history_span[0]),
-        "sampleCount": int(rec.sample_count[0]),
-    }
-
-
-def _conditions(
-    tracked: _Tracked, entries: list[dict[str, Any]], spans: list[float], error: str | None
-) -> list[tuple[str, ConditionStatus, str, str]]:
-    ref = tracked.ref
-    target = f"{ref.target_kind} {ref.namespace}/{ref.target_name} (spec.targetRef)"
-    conditions: list[tuple[str, ConditionStatus, str, str]] = []
-    if error:
-        conditions.append(
-            (
-                "MetricsUnavailable",
-                "True",
-                "PrometheusError",
-                f"{error}; the last recommendation is kept",
-            )
-        )
-    else:
-        conditions.append(
-            (
-                "MetricsUnavailable",
-                "False",
-                "PrometheusAnswers",
-                "Prometheus answered the last read",
-            )
-        )
-    if entries:
-        conditions.append(("NoPodsMatched", "False", "PodsFound", f"usage found for {target}"))
-        conditions.append(
-            (
-                "RecommendationProvided",
-                "True",
-                "Computed",
-                f"{len(entries)} container(s) from {tracked.strategy.name}",
-            )
-        )
-        shortest = min(spans)
-        low = shortest < LOW_CONFIDENCE_SECONDS
-        conditions.append(
-            (
-                "LowConfidence",
-                "True" if low else "False",
-                "ShortHistory" if low else "EnoughHistory",
-                f"{shortest / 3600:.1f} h of history (24 h gives full confidence)",
-            )
-        )
-    else:
-        found = "no usage" if tracked.last_sample is not None else "no read yet"
-        conditions.append(
-            (
-                "NoPodsMatched",
-                "True",
-                "NoUsageHistory",
-                f"{found} in Prometheus for the pods of {target}",
-            )
-        )
-        conditions.append(
-            (
-                "RecommendationProvided",
-                "False",
-                "NoUsageHistory",
-                f"nothing to recommend from: no usage history for {target}",
-            )
-        )
-    return conditions
-
-
-def significant_moves(
-    previous: Iterable[dict[str, Any]], current: Iterable[dict[str, Any]]
-) -> list[str]:
-    """Human descriptions of targets that moved by more than 10 % since the last status."""
-    before = {entry["containerName"]: entry.get("target", {}) for entry in previous}
-    moves = []
-    for entry in current:
-        old = before.get(entry["containerName"])
-        for resource, convert in (("cpu", cores), ("memory", lambda m: float(to_bytes(m)))):
-            new_value = entry["target"].get(resource)
-            if old is None or resource not in old or new_value is None:
-                continue
-            old_amount, new_amount = convert(old[resource]), convert(new_value)
-            if old_amount and abs(new_amount - old_amount) / old_amount > SIGNIFICANT_MOVE:
-                moves.append(f"{entry['containerName']} {resource} {old[resource]} -> {new_value}")
-    return moves

@@ -10,7 +10,8 @@ from trimtab.api.vertical import VerticalScalerSpec
 from trimtab.metrics.batch import ContainerKey, OomKill
 from trimtab.quantity import cores, to_bytes
 from trimtab.recommender.ooms import OomEvent
-from trimtab.recommender.service import RecommenderService, ScalerRef, significant_moves
+from trimtab.recommender.service import RecommenderService, ScalerRef
+from trimtab.recommender.status import significant_moves
 from trimtab.recommender.strategies import strategy_for
 
 DAY = 86_400.0
