@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trimtab.recommender import codec
-from trimtab.recommender.arrays import FloatArray, IntArray, as_floats, as_indices
+from trimtab.recommender.arrays import FloatArray, as_floats, as_indices
 from trimtab.recommender.buckets import CPU_LAYOUT, MEMORY_LAYOUT
 from trimtab.recommender.estimators import oom_bump
 from trimtab.recommender.histogram import MIN_SAMPLE_WEIGHT, HistogramBatch
@@ -89,18 +89,6 @@ def request_weights(cpu_requests: npt.ArrayLike) -> FloatArray:
     """
     weights: FloatArray = np.maximum(as_floats(cpu_requests, "cpu_requests"), MIN_SAMPLE_WEIGHT)
     return weights
-
-
-def _flattened(
-    containers: npt.ArrayLike, timestamps: npt.ArrayLike, values: npt.ArrayLike
-) -> tuple[IntArray, FloatArray, FloatArray]:
-    """A (containers x timestamps) matrix as parallel (row, value, time) arrays."""
-    rows = np.asarray(containers, dtype=np.int64)
-    times = as_floats(timestamps, "timestamps")
-    matrix = np.asarray(values, dtype=np.float64)
-    if matrix.shape != (rows.size, times.size):
-        raise ValueError(f"values must have shape {(rows.size, times.size)}")
-    return np.repeat(rows, times.size), matrix.ravel(), np.tile(times, rows.size)
 
 
 def _blob(data: bytes) -> npt.NDArray[np.uint8]:
@@ -273,7 +261,7 @@ class PercentileState:
         weights: npt.ArrayLike | None = None,
     ) -> int:
         """Count a CPU sample matrix in the window (NaN entries are skipped)."""
-        return self.cpu.add_samples(*_flattened(containers, timestamps, values))
+        return self.cpu.add_grid(containers, timestamps, values)
 
     def add_memory(
         self,
@@ -293,7 +281,7 @@ class PercentileState:
         series: npt.ArrayLike | None = None,
     ) -> int:
         """Count a memory sample matrix in the window (NaN entries are skipped)."""
-        return self.memory.add_samples(*_flattened(containers, timestamps, values))
+        return self.memory.add_grid(containers, timestamps, values)
 
     def add_oom(
         self,

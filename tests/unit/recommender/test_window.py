@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trimtab.recommender.buckets import MEMORY_LAYOUT
+from trimtab.recommender import window as window_module
+from trimtab.recommender.buckets import MEMORY_LAYOUT, BucketLayout, bucket_end_percentiles
 from trimtab.recommender.window import FINE_CPU_LAYOUT, WindowedHistogram
 
 DAY = 86400.0
@@ -73,3 +74,101 @@ def test_checkpoint_round_trip_is_exact(samples: list[tuple[int, float, float]])
         rows, values, times = (list(c) for c in zip(*samples, strict=True))
         histogram.add_samples(rows, values, times)
     assert WindowedHistogram.from_bytes(histogram.to_bytes()).equals(histogram)
+
+
+LAYOUT = BucketLayout(first_bucket_size=0.01, ratio=1.5, max_value=100.0)
+VALUES = st.one_of(
+    st.floats(min_value=0, max_value=1e3),
+    st.sampled_from([np.nan, np.inf, -1.0, 0.0, 100.0]),
+)
+TIMES = st.one_of(
+    st.floats(min_value=-DAY, max_value=12 * DAY),
+    st.sampled_from([np.nan, np.inf, 4 * DAY, 5 * DAY - 1]),
+)
+
+
+class ReferenceWindow:
+    """The window of ``WindowedHistogram``, kept one sample at a time in plain Python."""
+
+    def __init__(self, rows: int, slices: int) -> None:
+        self.ring = slices + 1
+        self.counts = np.zeros((self.ring, rows, LAYOUT.num_buckets))
+        self.slice_ids = [-1] * self.ring
+        self.maxima = np.full((self.ring, rows), np.nan)
+        self.first = np.full(rows, np.nan)
+        self.last = np.full(rows, np.nan)
+        self.sample_count = np.zeros(rows, dtype=np.int64)
+
+    def add(self, samples: list[tuple[int, float, float]]) -> int:
+        kept = [(r, v, t) for r, v, t in samples if 0 <= v < np.inf and np.isfinite(t)]
+        if kept:
+            newest = max(int(np.floor(t / DAY)) for _, _, t in kept)
+            for slice_id in range(max(newest - self.ring + 1, max(self.slice_ids) + 1), newest + 1):
+                self.counts[slice_id % self.ring] = 0
+                self.maxima[slice_id % self.ring] = np.nan
+                self.slice_ids[slice_id % self.ring] = slice_id
+        folded = 0
+        for row, value, time in kept:
+            slice_id = int(np.floor(time / DAY))
+            pos = slice_id % self.ring
+            if self.slice_ids[pos] != slice_id:
+                continue
+            self.counts[pos, row, LAYOUT.bucket_of(np.array([value]))[0]] += 1
+            self.maxima[pos, row] = np.fmax(self.maxima[pos, row], value)
+            self.first[row] = np.fmin(self.first[row], time)
+            self.last[row] = np.fmax(self.last[row], time)
+            self.sample_count[row] += 1
+            folded += 1
+        return folded
+
+
+@st.composite
+def grids(draw: st.DrawFn, rows: int) -> tuple[list[int], list[float], list[list[float]]]:
+    containers = draw(st.lists(st.integers(0, rows - 1), min_size=0, max_size=5))
+    times = draw(st.lists(TIMES, min_size=0, max_size=6))
+    values = [draw(st.lists(VALUES, min_size=len(times), max_size=len(times))) for _ in containers]
+    return containers, times, values
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.integers(1, 4), st.integers(1, 3), st.sampled_from([1, 3, 8, 1 << 15]))
+def test_folding_matches_a_per_sample_reference(
+    data: st.DataObject, rows: int, slices: int, block: int
+) -> None:
+    histogram = WindowedHistogram.empty(rows, LAYOUT, slices * DAY, slices)
+    reference = ReferenceWindow(rows, slices)
+    saved = window_module._BLOCK
+    window_module._BLOCK = block  # small blocks exercise the block boundaries
+    try:
+        for _ in range(data.draw(st.integers(1, 4))):
+            if data.draw(st.booleans()):
+                containers, times, values = data.draw(grids(rows))
+                folded = histogram.add_grid(
+                    containers,
+                    times,
+                    np.array(values, dtype=float).reshape(len(containers), len(times)),
+                )
+                samples = [
+                    (row, value, time)
+                    for row, line in zip(containers, values, strict=True)
+                    for value, time in zip(line, times, strict=True)
+                ]
+            else:
+                samples = data.draw(
+                    st.lists(st.tuples(st.integers(0, rows - 1), VALUES, TIMES), max_size=12)
+                )
+                columns = list(zip(*samples, strict=True)) or [[], [], []]
+                folded = histogram.add_samples(*columns)
+            assert folded == reference.add(samples)
+    finally:
+        window_module._BLOCK = saved
+    assert histogram.counts.tolist() == reference.counts.tolist()
+    assert histogram.slice_ids.tolist() == reference.slice_ids
+    np.testing.assert_array_equal(histogram.maxima, reference.maxima)
+    np.testing.assert_array_equal(histogram.first_sample, reference.first)
+    np.testing.assert_array_equal(histogram.last_sample, reference.last)
+    assert histogram.sample_count.tolist() == reference.sample_count.tolist()
+    now = data.draw(st.one_of(st.none(), st.floats(min_value=-DAY, max_value=14 * DAY)))
+    counts = reference.counts[histogram._in_window(now)].sum(axis=0)
+    expected = bucket_end_percentiles(counts, counts.sum(axis=1), LAYOUT, [0.5, 0.95, 1.0], 0.5)
+    np.testing.assert_array_equal(histogram.percentiles([0.5, 0.95, 1.0], now), expected)
