@@ -159,3 +159,16 @@ async def test_an_oom_killed_pod_raises_the_memory_target(operator: Cluster) -> 
         within=5.0,
     )
     assert after["status"]["recommendations"][0]["containerName"] == "app"
+
+
+async def test_a_profile_lists_the_vertical_scalers_that_use_it(operator: Cluster) -> None:
+    await operator.create(recommender_profile("tuned", strategy="percentile"))
+    await operator.create(vertical_scaler("web", "shop", profile="tuned"))
+    await operator.create(vertical_scaler("api", "payments", profile="tuned"))
+    await operator.create(vertical_scaler("db", "shop"))
+    profile = await operator.wait_for(
+        "RecommenderProfile",
+        "tuned",
+        lambda o: bool(o) and len(o.get("status", {}).get("usedBy", [])) == 2,
+    )
+    assert profile["status"]["usedBy"] == ["payments/api", "shop/web"]

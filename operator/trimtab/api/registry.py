@@ -106,6 +106,12 @@ KINDS: tuple[KindInfo, ...] = (
             PrinterColumn("Strategy", ".spec.strategy"),
             PrinterColumn("CPU-Pct", ".spec.cpu.targetPercentile", "number"),
             PrinterColumn("Window", ".spec.historyWindow"),
+            PrinterColumn(
+                "Used-By",
+                ".status.usedBy",
+                priority=1,
+                description="VerticalScalers that use this profile",
+            ),
             READY,
             AGE,
         ),

@@ -15,7 +15,7 @@ from trimtab.kube.checkpoints import ConfigMapCheckpoints
 from trimtab.kube.client import api_client
 from trimtab.metrics.client import PrometheusClient
 from trimtab.metrics.usage import UsageReader
-from trimtab.recommender.profiles import resolve_profile
+from trimtab.recommender.profiles import DEFAULT_PROFILE, resolve_profile
 from trimtab.recommender.service import RecommenderService, ScalerRef
 from trimtab.recommender.status import significant_moves
 from trimtab.settings import Settings
@@ -97,11 +97,33 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         ]
         patch.status["conditions"] = merge_conditions(status.get("conditions"), updates)
 
+    @kopf.index(GROUP, VERSION, VERTICAL_SCALER.plural, id="scalers_by_profile", registry=registry)
+    def scalers_by_profile(
+        name: str, namespace: str | None, body: kopf.Body, **_: Any
+    ) -> dict[str, str]:
+        profile = (body.get("spec") or {}).get("profile") or DEFAULT_PROFILE
+        return {profile: f"{namespace}/{name}"}
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        "recommenderprofiles",
+        id="used-by",
+        registry=registry,
+        interval=settings.recommender_interval_s,
+    )
+    def record_users(name: str, status: kopf.Status, patch: kopf.Patch, **kwargs: Any) -> None:
+        index: kopf.Index[str, str] = kwargs["scalers_by_profile"]
+        users = sorted(index.get(name, []))
+        if users != status.get("usedBy", []):
+            patch.status["usedBy"] = users
+
     @kopf.on.delete(GROUP, VERSION, VERTICAL_SCALER.plural, optional=True, registry=registry)
     def forget(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
         memo.recommender.forget(namespace or "", name)
 
-    del start_recommender, save_checkpoints, recommender_profiles, recommend, forget
+    del start_recommender, save_checkpoints, recommender_profiles, recommend
+    del scalers_by_profile, record_users, forget
 
 
 def _now() -> str:
