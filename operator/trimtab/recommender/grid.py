@@ -63,24 +63,36 @@ def grid_sums(
     last_column = np.empty(rows, dtype=np.int64)
     column_decay = np.exp2((times - times[-1]) / half_life)
     block = max(1, _BLOCK // times.size)
+    offsets = (np.arange(min(block, rows)) * buckets)[:, None]
+    full_decay = np.broadcast_to(column_decay, (offsets.shape[0], times.size)).ravel()
     for start in range(0, rows, block):
         part = slice(start, start + block)
         chunk = values[part]
+        height = chunk.shape[0]
         ok = chunk >= 0  # False for NaN
         ok &= chunk < np.inf
-        if weights is None:
-            decayed = column_decay * ok
-        else:
+        if weights is not None:
             ok &= (weights[part] >= 0) & (weights[part] < np.inf)
-            decayed = column_decay * np.where(ok, weights[part], 0.0)
-        # Bad values get some valid bucket from bucket_of and add nothing: their weight is 0.
+        every = bool(ok.all())
+        if weights is not None:
+            decayed = (column_decay * np.where(ok, weights[part], 0.0)).ravel()
+        elif every:
+            decayed = full_decay[: height * times.size]
+        else:
+            decayed = (column_decay * ok).ravel()
+        # Bad values get some valid bucket and add nothing: their weight is 0.
         index = layout.bucket_of(chunk)
-        index += (np.arange(index.shape[0]) * buckets)[:, None]
-        local = np.bincount(index.ravel(), decayed.ravel(), minlength=index.shape[0] * buckets)
+        index += offsets[:height]
+        local = np.bincount(index.ravel(), decayed, minlength=height * buckets)
         sums[part] = local.reshape(-1, buckets)
-        count[part] = np.count_nonzero(ok, axis=1)
-        first_column[part] = ok.argmax(axis=1)
-        last_column[part] = times.size - 1 - ok[:, ::-1].argmax(axis=1)
+        if every:
+            count[part] = times.size
+            first_column[part] = 0
+            last_column[part] = times.size - 1
+        else:
+            count[part] = np.count_nonzero(ok, axis=1)
+            first_column[part] = ok.argmax(axis=1)
+            last_column[part] = times.size - 1 - ok[:, ::-1].argmax(axis=1)
     return GridSums(sums, count, times[first_column], times[last_column])
 
 

@@ -49,6 +49,31 @@ _KIND = "memory-peaks"
 _MAX_SERIES = 1 << 40
 
 
+def _range_peaks(vals: FloatArray, seen: BoolArray, starts: IntArray) -> FloatArray:
+    """``fmax.reduceat`` over the flattened matrix of ``seen`` values (NaN elsewhere) at the
+    flat positions of ``starts``; the caller discards the value of an empty range.
+
+    Each range reduces up to the next start, so a row's last range runs up to the next row's
+    first start. A start at a row's end (an empty range) is the next row's first column, which
+    ends the range before it where a NaN column past the row's end would; only starts past the
+    whole matrix are left out of ``reduceat`` (the range before them runs to the end anyway).
+    When every value is seen, the matrix is reduced in place of a NaN-masked copy.
+    """
+    rows, columns = vals.shape
+    if seen.all():
+        data = vals.ravel()
+    else:
+        data = np.full(vals.shape, np.nan)
+        np.copyto(data, vals, where=seen)
+        data = data.ravel()
+    flat_starts = (starts + (np.arange(rows) * columns)[:, None]).ravel()
+    inside = int(np.searchsorted(flat_starts, data.size))  # starts are non-decreasing
+    peak = np.full(flat_starts.size, np.nan)
+    if inside:
+        peak[:inside] = np.fmax.reduceat(data, flat_starts[:inside])
+    return peak
+
+
 @dataclass(frozen=True)
 class _Runs:
     """Runs of equal series ids: per-series work is done once per run, not per sample."""
@@ -221,11 +246,7 @@ class PeakTracker:
         cuts = np.searchsorted(times, edges.ravel()).reshape(edges.shape)
         starts = np.column_stack((first_column, np.maximum(cuts, first_column[:, None])))
         stops = np.column_stack((starts[:, 1:], np.full(ids.size, times.size)))
-        # One NaN column past the end: every range start, even of an empty last range, is valid.
-        clean = np.full((ids.size, times.size + 1), np.nan)
-        np.copyto(clean[:, :-1], vals, where=seen)
-        flat_starts = (starts + (np.arange(ids.size) * (times.size + 1))[:, None]).ravel()
-        peak = np.fmax.reduceat(clean.ravel(), flat_starts)
+        peak = _range_peaks(vals, seen, starts)
         peak[(stops <= starts).ravel()] = np.nan  # reduceat gives an element for empty ranges
         present = np.flatnonzero(~np.isnan(peak))
         width = steps + 1

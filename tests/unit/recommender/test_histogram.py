@@ -154,6 +154,18 @@ def test_grid_fold_equals_sample_fold() -> None:
         np.testing.assert_array_equal(getattr(grid, name), getattr(flat, name))
 
 
+def test_a_grid_with_every_sample_usable_equals_sample_fold() -> None:
+    values = np.random.default_rng(8).gamma(2.0, 0.3, (70, 1000))  # several blocks of rows
+    times = 1.7e9 + 60.0 * np.arange(1000)
+    rows = np.arange(70)
+    grid, flat = empty(70), empty(70)
+    assert grid.add_grid(rows, times, values) == values.size
+    flat.add_samples(np.repeat(rows, 1000), values.ravel(), None, np.tile(times, 70))
+    np.testing.assert_allclose(grid.weights, flat.weights, rtol=1e-12)
+    for name in ("reference", "first_sample", "last_sample", "sample_count"):
+        np.testing.assert_array_equal(getattr(grid, name), getattr(flat, name))
+
+
 def test_grid_longer_than_the_renormalisation_span_still_matches() -> None:
     times = np.arange(0.0, 250 * HL, HL / 2)
     values = np.full((1, times.size), 0.3)

@@ -196,3 +196,23 @@ def test_grid_fold_equals_sample_fold(
             assert a == b
     np.testing.assert_allclose(grid[0].weights, flat[0].weights, rtol=1e-12, atol=1e-12)
     assert grid[1].equals(flat[1])
+
+
+@pytest.mark.parametrize("split", [0, 3, 5, 7])
+def test_a_fully_seen_grid_equals_sample_fold(split: int) -> None:
+    # Every value usable, several rows, and intervals that end on the matrix's last column.
+    rng = np.random.default_rng(split)
+    times = np.arange(8) * DAY / 2
+    values = rng.uniform(1e7, 1e10, (3, times.size))
+    order = np.array([2, 0, 1])
+    grid, flat = setup(3), setup(3)
+    for columns in (slice(0, split), slice(split, None)):
+        part = times[columns]
+        if part.size:
+            a = grid[1].fold_grid(grid[0], order, part, values[:, columns])
+            b = flat[1].fold(
+                flat[0], np.repeat(order, part.size), values[:, columns].ravel(), np.tile(part, 3)
+            )
+            assert a == b
+    np.testing.assert_allclose(grid[0].weights, flat[0].weights, rtol=1e-12, atol=1e-12)
+    assert grid[1].equals(flat[1])
