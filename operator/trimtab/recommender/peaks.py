@@ -53,10 +53,9 @@ def _range_peaks(vals: FloatArray, seen: BoolArray, starts: IntArray) -> FloatAr
     """``fmax.reduceat`` over the flattened matrix of ``seen`` values (NaN elsewhere) at the
     flat positions of ``starts``; the caller discards the value of an empty range.
 
-    Each range reduces up to the next start, so a row's last range runs up to the next row's
-    first start. A start at a row's end (an empty range) is the next row's first column, which
-    ends the range before it where a NaN column past the row's end would; only starts past the
-    whole matrix are left out of ``reduceat`` (the range before them runs to the end anyway).
+    Each range reduces up to the next start, so callers put a start at every row's end (the
+    next row's first column) to keep ranges inside their row; starts past the whole matrix are
+    left out of ``reduceat`` (the range before them runs to the end anyway).
     When every value is seen, the matrix is reduced in place of a NaN-masked copy.
     """
     rows, columns = vals.shape
@@ -246,7 +245,11 @@ class PeakTracker:
         cuts = np.searchsorted(times, edges.ravel()).reshape(edges.shape)
         starts = np.column_stack((first_column, np.maximum(cuts, first_column[:, None])))
         stops = np.column_stack((starts[:, 1:], np.full(ids.size, times.size)))
-        peak = _range_peaks(vals, seen, starts)
+        # A start at each row's end keeps a row's last range out of the next row's columns
+        # (which may be skipped columns, older than that row's newest sample).
+        row_ends = np.full((ids.size, 1), times.size)
+        bounded = _range_peaks(vals, seen, np.column_stack((starts, row_ends)))
+        peak = bounded.reshape(ids.size, starts.shape[1] + 1)[:, :-1].ravel()
         peak[(stops <= starts).ravel()] = np.nan  # reduceat gives an element for empty ranges
         present = np.flatnonzero(~np.isnan(peak))
         width = steps + 1

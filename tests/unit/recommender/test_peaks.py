@@ -216,3 +216,24 @@ def test_a_fully_seen_grid_equals_sample_fold(split: int) -> None:
             assert a == b
     np.testing.assert_allclose(grid[0].weights, flat[0].weights, rtol=1e-12, atol=1e-12)
     assert grid[1].equals(flat[1])
+
+
+def test_a_grid_row_never_takes_a_peak_from_the_next_row() -> None:
+    """Row 1 skips its first column (older than its newest sample); row 0's last range must
+    still end at its own row, not run into row 1's skipped 9e11."""
+    day = 86_400.0
+    grid_hist = HistogramBatch.empty(2, MEMORY_LAYOUT, day)
+    grid = PeakTracker.empty(day)
+    grid.fold_grid(grid_hist, [0, 1], [0.0, 60.0, 120.0], [[1e8, np.nan, np.nan], [1e8] * 3])
+    grid.fold_grid(grid_hist, [0, 1], [60.0, 120.0, day], [[1e8] * 3, [9e11, 1e8, 1e8]])
+    samples_hist = HistogramBatch.empty(2, MEMORY_LAYOUT, day)
+    samples = PeakTracker.empty(day)
+    samples.fold(samples_hist, [0, 1, 1, 1], [1e8] * 4, [0.0, 0.0, 60.0, 120.0])
+    samples.fold(
+        samples_hist,
+        [0, 0, 0, 1, 1, 1],
+        [1e8, 1e8, 1e8, 9e11, 1e8, 1e8],
+        [60.0, 120.0, day, 60.0, 120.0, day],
+    )
+    np.testing.assert_array_equal(grid.peak, samples.peak)
+    assert grid_hist.equals(samples_hist)
