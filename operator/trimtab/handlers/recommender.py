@@ -71,6 +71,11 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         # kopf passes each index by its function's name; typed here, not in the signature,
         # because kopf's handler protocol knows nothing of this project's indexes.
         index: kopf.Index[str, Any] = kwargs["recommender_profiles"]
+        if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
+            # The validity handler records this generation first. Both write the conditions
+            # list, and a merge patch replaces lists: going second, from a status that already
+            # holds its conditions, keeps both.
+            return
         verdict = validate_spec(VERTICAL_SCALER, body.get("spec"))
         if not isinstance(verdict.spec, VerticalScalerSpec):
             return  # the validity handler reports it
