@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from trimtab.history.prometheus_server import stop_process
+
 ROOT = Path(__file__).parents[1]
 CLUSTER_SCRIPTS = ROOT / "hack" / "cluster"
 
@@ -224,16 +226,6 @@ def start_operator(
     return running
 
 
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    """TERM, then KILL if it has not exited within ``timeout`` seconds."""
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @contextmanager
 def running_operator(kubeconfig: Path, folder: Path) -> Iterator[OperatorProcess]:
     """The operator for the duration of a ``with`` block."""
@@ -242,7 +234,7 @@ def running_operator(kubeconfig: Path, folder: Path) -> Iterator[OperatorProcess
     try:
         yield running
     finally:
-        stop_process(running.process)
+        stop_process(running.process, timeout_s=20.0)
 
 
 def _healthy(operator: OperatorProcess) -> bool:

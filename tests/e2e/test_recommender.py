@@ -16,13 +16,16 @@ from hack.localcluster import (
     install_operator_rbac,
     service_account_kubeconfig,
     start_operator,
-    stop_process,
     wait_for,
 )
 from tests.factories import vertical_scaler
 from trimtab.history.generator import MIB, WorkloadClass, WorkloadSpec, generate_all
 from trimtab.history.openmetrics import write_openmetrics_file
-from trimtab.history.prometheus_server import PrometheusServer, backfill_openmetrics
+from trimtab.history.prometheus_server import (
+    PrometheusServer,
+    backfill_openmetrics,
+    stop_process,
+)
 
 NAMESPACE = "history"
 DAYS = 2
@@ -89,7 +92,7 @@ def test_recommendation_in_status_and_kept_across_a_restart(
             ),
         )
     finally:
-        stop_process(first.process)
+        stop_process(first.process, timeout_s=20.0)
     (entry,) = scaler["status"]["recommendations"]
     assert entry["containerName"] == "app"
     assert entry["historySeconds"] > 0.9 * DAYS * 86_400
@@ -107,7 +110,7 @@ def test_recommendation_in_status_and_kept_across_a_restart(
         assert kept["sampleCount"] >= entry["sampleCount"]
         _check_checkpoint_goes_with_its_scaler(cluster)
     finally:
-        stop_process(second.process)
+        stop_process(second.process, timeout_s=20.0)
 
 
 def _check_checkpoint_goes_with_its_scaler(cluster: Cluster) -> None:

@@ -95,6 +95,18 @@ def backfill_openmetrics(
         raise RuntimeError(f"promtool backfill failed (exit {done.returncode}):\n{output}")
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout_s``; a no-op once it has."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class PrometheusServer:
     """A Prometheus serving a copy of `tsdb_dir` (or an empty TSDB) on 127.0.0.1.
 
@@ -222,7 +234,7 @@ class PrometheusServer:
                 outcome = "port taken"
                 break
             time.sleep(0.05)
-        self._terminate(process, 10.0)
+        stop_process(process, 10.0)
         self._process = None
         return outcome
 
@@ -250,21 +262,10 @@ class PrometheusServer:
         except OSError:
             return ""
 
-    @staticmethod
-    def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
-        if process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop Prometheus (SIGTERM, then SIGKILL after `timeout_s`); remove an owned workdir."""
         if self._process is not None:
-            self._terminate(self._process, timeout_s)
+            stop_process(self._process, timeout_s)
             self._process = None
         if self._owns_workdir and self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
