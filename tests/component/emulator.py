@@ -160,16 +160,18 @@ class Fault:
 # Patch semantics
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: dicts merge recursively, ``null`` deletes, the rest replaces."""
+def merge_patch(target: Any, patch: Any, merge: Callable[[Any, Any], Any] | None = None) -> Any:
+    """RFC 7386 JSON merge patch: dicts merge recursively (through ``merge``, this function by
+    default), ``null`` deletes, the rest replaces."""
     if not isinstance(patch, Mapping):
         return copy.deepcopy(patch)
+    merge = merge or merge_patch
     result = dict(target) if isinstance(target, Mapping) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = merge_patch(result.get(key), value)
+            result[key] = merge(result.get(key), value)
     return result
 
 
@@ -184,15 +186,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
         for item in patch:
             merged[item["name"]] = strategic_merge_patch(merged.get(item["name"]), item)
         return list(merged.values())
-    if not isinstance(patch, Mapping):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = strategic_merge_patch(result.get(key), value)
-    return result
+    return merge_patch(target, patch, merge=strategic_merge_patch)
 
 
 def _all_named(items: list[Any]) -> bool:

@@ -26,19 +26,22 @@ def group_max(
     keys: IntArray, values: FloatArray, size: int, starts: IntArray | None = None
 ) -> FloatArray:
     """``out[k] = max(values[keys == k])``, NaN where a key has none (NaN values are ignored)."""
-    out = np.full(size, np.nan)
-    if keys.size:
-        runs = run_starts(keys) if starts is None else starts
-        np.fmax.at(out, keys[runs], np.fmax.reduceat(values, runs))
-    return out
+    return _group_reduce(np.fmax, keys, values, size, starts)
 
 
 def group_min(
     keys: IntArray, values: FloatArray, size: int, starts: IntArray | None = None
 ) -> FloatArray:
     """``out[k] = min(values[keys == k])``, NaN where a key has none (NaN values are ignored)."""
+    return _group_reduce(np.fmin, keys, values, size, starts)
+
+
+def _group_reduce(
+    reduce: np.ufunc, keys: IntArray, values: FloatArray, size: int, starts: IntArray | None
+) -> FloatArray:
+    """Reduce each run of equal keys, then fold the runs of one key together."""
     out = np.full(size, np.nan)
     if keys.size:
         runs = run_starts(keys) if starts is None else starts
-        np.fmin.at(out, keys[runs], np.fmin.reduceat(values, runs))
+        reduce.at(out, keys[runs], reduce.reduceat(values, runs))
     return out
