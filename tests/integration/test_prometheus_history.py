@@ -173,6 +173,7 @@ def test_kube_state_series_join_pods_to_their_deployment(prometheus_history: Any
     expected = {
         _key({"namespace": history.namespace, "pod": pod, "deployment": history.name})
         for history in prometheus_history.histories
+        if history.kind == "Deployment"
         for pod in history.pods
     }
 

@@ -3,7 +3,9 @@
 The report must be what the pure core makes of the same samples: the generator's per-minute
 CPU (which the reader gets back through irate) pooled across a workload's pods per container
 name, and its memory working set with one series per pod container (peaks are per pod), over
-the profile's window [end - historyWindow, end) on the 60 s grid.
+the profile's window [end - historyWindow, end) on the 60 s grid. By default the reader takes
+what is older than three days at 5 minutes (the mean CPU of each step spread over its minutes,
+the memory peak of each step); `--full-resolution` reads every minute.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import yaml
 from trimtab import cli
 from trimtab.api.profile import RecommenderProfileSpec
 from trimtab.durations import parse_duration
-from trimtab.history.generator import WorkloadHistory
+from trimtab.history.generator import SECONDS_PER_DAY, WorkloadHistory
 from trimtab.history.prometheus_server import free_port
 from trimtab.quantity import cores, format_cpu, format_memory, to_bytes
 from trimtab.recommender.estimators import Caps, Recommendation
@@ -33,6 +35,7 @@ from trimtab.recommender.strategies import ContainerContext, strategy_for
 NAMESPACES = ("shop", "payments")
 VPA_RTOL = 0.01
 PERCENTILE_RTOL = 0.02  # the percentile state counts CPU in 1 % buckets
+COARSE_STEP_S = 300.0  # PrometheusConfig's default coarse step
 
 
 @dataclass(frozen=True)
@@ -67,45 +70,89 @@ def _pooled_cpu(history: WorkloadHistory, container: int, end: float, window: fl
     return history.cpu_cores[:, container, mask].ravel()
 
 
+def _as_read_coarsely(history: WorkloadHistory, end: float) -> tuple[Any, Any, Any]:
+    """(cpu, memory, memory mask): the minute samples as the default read sees them. Minutes
+    up to the split (the last 5-minute boundary 3 days before the end) take the mean CPU of
+    their 5-minute step; memory there is one peak per step, at the step's last minute."""
+    split = np.floor((end - 3 * SECONDS_PER_DAY) / COARSE_STEP_S) * COARSE_STEP_S
+    step_end = np.ceil(history.timestamps / COARSE_STEP_S) * COARSE_STEP_S
+    older = step_end <= split
+    _, group = np.unique(step_end[older], return_inverse=True)
+    cpu, memory = history.cpu_cores.copy(), history.memory_bytes.copy()
+    sizes = np.bincount(group)
+    means = np.apply_along_axis(
+        lambda row: np.bincount(group, weights=row) / sizes, 2, cpu[..., older]
+    )
+    cpu[..., older] = means[..., group]
+    peaks = np.full((*memory.shape[:2], sizes.size), -np.inf)
+    np.maximum.at(peaks, (slice(None), slice(None), group), memory[..., older])
+    memory[..., older] = peaks[..., group]
+    kept = ~older | (history.timestamps == step_end)
+    return cpu, memory, kept
+
+
 def _core_recommendation(
-    history: WorkloadHistory, profile: RecommenderProfileSpec, end: float
+    history: WorkloadHistory, profile: RecommenderProfileSpec, end: float, *, coarse: bool = False
 ) -> Recommendation:
-    """The pure core fed the generator's own samples of the profile's window."""
+    """The pure core fed the generator's own samples of the profile's window (as the default,
+    partly coarse read sees them when `coarse`)."""
     mask = _window_mask(history, end, parse_duration(profile.history_window))
+    cpu, memory, memory_kept = history.cpu_cores, history.memory_bytes, mask
+    if coarse:
+        cpu, memory, kept = _as_read_coarsely(history, end)
+        memory_kept = mask & kept
     pods, containers = len(history.pods), len(history.containers)
-    times = history.timestamps[mask]
-    shape = (pods, containers, times.size)
-    rows = np.broadcast_to(np.arange(containers)[None, :, None], shape).ravel()
-    series = np.broadcast_to(
-        (np.arange(pods)[:, None] * containers + np.arange(containers)[None, :])[..., None], shape
-    ).ravel()
-    stamps = np.broadcast_to(times[None, None, :], shape).ravel()
     strategy = strategy_for(profile)
     state = strategy.new_state(containers)
-    state.add_cpu(rows, history.cpu_cores[:, :, mask].ravel(), stamps)
-    state.add_memory(rows, history.memory_bytes[:, :, mask].ravel(), stamps, series)
+    for values, which, add in ((cpu, mask, "cpu"), (memory, memory_kept, "memory")):
+        times = history.timestamps[which]
+        shape = (pods, containers, times.size)
+        rows = np.broadcast_to(np.arange(containers)[None, :, None], shape).ravel()
+        series = np.broadcast_to(
+            (np.arange(pods)[:, None] * containers + np.arange(containers)[None, :])[..., None],
+            shape,
+        ).ravel()
+        stamps = np.broadcast_to(times[None, None, :], shape).ravel()
+        if add == "cpu":
+            state.add_cpu(rows, values[:, :, which].ravel(), stamps)
+        else:
+            state.add_memory(rows, values[:, :, which].ravel(), stamps, series)
     context = ContainerContext(
         np.full(containers, containers, dtype=np.int64), Caps.none(containers)
     )
     return strategy.recommend(state, context, end)
 
 
-@pytest.fixture(scope="module")
-def vpa_report(prometheus_history: Any) -> list[dict[str, Any]]:
-    outcome = _recommend(prometheus_history.url, prometheus_history.end, "-o", "json")
+def _json_report(prometheus_history: Any, *extra: str) -> list[dict[str, Any]]:
+    outcome = _recommend(prometheus_history.url, prometheus_history.end, "-o", "json", *extra)
     assert outcome.code == 0, outcome.err
     records: list[dict[str, Any]] = json.loads(outcome.out)
     return records
 
 
+@pytest.fixture(scope="module")
+def vpa_report(prometheus_history: Any) -> list[dict[str, Any]]:
+    return _json_report(prometheus_history)
+
+
+@pytest.fixture(scope="module")
+def vpa_report_full(prometheus_history: Any) -> list[dict[str, Any]]:
+    return _json_report(prometheus_history, "--full-resolution")
+
+
+@pytest.mark.parametrize("full_resolution", [True, False], ids=["full-resolution", "default"])
 def test_vpa_targets_match_the_pure_core_fed_the_same_samples(
-    prometheus_history: Any, vpa_report: list[dict[str, Any]]
+    prometheus_history: Any, request: pytest.FixtureRequest, full_resolution: bool
 ) -> None:
-    report = _by_container(vpa_report)
+    report = _by_container(
+        request.getfixturevalue("vpa_report_full" if full_resolution else "vpa_report")
+    )
     profile = RecommenderProfileSpec()
     expected_keys = set()
     for history in prometheus_history.histories:
-        core = _core_recommendation(history, profile, prometheus_history.end)
+        core = _core_recommendation(
+            history, profile, prometheus_history.end, coarse=not full_resolution
+        )
         for index, container in enumerate(history.containers):
             key = (history.namespace, history.name, container)
             expected_keys.add(key)
@@ -171,7 +218,11 @@ def test_the_percentile_profile_targets_the_window_percentile_plus_margin(
     end = prometheus_history.end
     window = parse_duration(profile.history_window)
 
-    outcome = _recommend(prometheus_history.url, end, "-o", "json", "--profile", str(profile_file))
+    outcome = _recommend(
+        prometheus_history.url,
+        end,
+        *("-o", "json", "--profile", str(profile_file), "--full-resolution"),
+    )
 
     assert outcome.code == 0, outcome.err
     report = _by_container(json.loads(outcome.out))

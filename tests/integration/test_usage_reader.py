@@ -42,6 +42,9 @@ OOM_STEP_S = 300.0
 
 
 def _reader(url: str, **fields: Any) -> UsageReader:
+    """A reader at full resolution unless `fields` say otherwise: most tests here compare
+    every minute with the generator's."""
+    fields.setdefault("full_resolution_s", None)
     return UsageReader(PrometheusClient(PrometheusConfig(url=url, **fields)))
 
 
@@ -324,3 +327,32 @@ def test_chunks_too_big_for_the_server_are_split_and_the_rest_replanned(
         np.testing.assert_array_equal(values, history.memory_bytes[pod, 0])
     assert len(batch.cpu) == history.cpu_cores.size - len(history.pods)
     assert math.isclose(batch.end, history.end + STEP_S)
+
+
+def test_the_default_read_takes_the_older_days_as_five_minute_means(
+    prometheus_history: Any,
+) -> None:
+    """Real PromQL rate() over each 5-minute step (plus the scrape before it) gives the mean
+    of the step's per-minute usage, spread back over its minutes."""
+    reader = _reader(prometheus_history.url, full_resolution_s=3 * 86_400.0)
+    start, end = prometheus_history.start + 86_400.0, prometheus_history.end + STEP_S
+    batch = reader.read("payments", start, end)
+
+    split = np.floor((end - 3 * 86_400.0) / 300.0) * 300.0
+    for history in prometheus_history.histories:
+        if history.namespace != "payments":
+            continue
+        minutes = (history.timestamps >= start) & (history.timestamps < end)
+        step_end = np.ceil(history.timestamps / 300.0) * 300.0
+        for pod in range(len(history.pods)):
+            index = batch.keys.index(_key(history, pod, 0))
+            mine = batch.cpu.index == index
+            np.testing.assert_array_equal(batch.cpu.timestamps[mine], history.timestamps[minutes])
+            got = batch.cpu.values[mine]
+            usage = history.cpu_cores[pod, 0]
+            older = minutes & (step_end <= split)
+            means = {t: usage[step_end == t].mean() for t in np.unique(step_end[older])}
+            want = np.where(older, [means.get(t, 0.0) for t in step_end], usage)[minutes]
+            restarted = np.isin(step_end[minutes], step_end[history.restarts[pod, 0]])
+            np.testing.assert_allclose(got[~restarted], want[~restarted], rtol=1e-6, atol=1e-9)
+    assert batch.queries == 2 * 2 + 1  # CPU and memory at each resolution, one owner query

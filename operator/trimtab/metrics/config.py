@@ -124,6 +124,15 @@ class PrometheusConfig(BaseModel):
     server's `--query.max-samples` (50 million by default) so other users' queries still fit."""
     lookback_s: float = Field(default=300.0, gt=0)
     """Prometheus's lookback delta: how far back an instant query finds a sample."""
+    full_resolution_s: float | None = Field(default=3 * 86_400.0, gt=0)
+    """Reads reaching further back than this (a bootstrap of a 14-day window) read only the
+    most recent `full_resolution_s` at the reader's step; the older part is read at
+    `coarse_step_s`, each CPU value spread over the minutes of its step. None reads
+    everything at full resolution. Three days hold 87.5 % of the weight of a 24 h-half-life
+    histogram, and a 14-day bootstrap of 1,000 containers then takes a quarter of the time
+    (see `trimtab.metrics.usage`)."""
+    coarse_step_s: float = Field(default=300.0, ge=1)
+    """Step of the older part of long reads: a whole multiple of the reader's step."""
     cpu_rate: Literal["auto", "irate", "rate"] = "auto"
     """How CPU usage is derived from the counter; `auto` uses irate for steps up to two
     minutes and rate above (see `trimtab.metrics.promql.cpu_query`)."""

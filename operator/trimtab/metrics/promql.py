@@ -16,9 +16,13 @@ CPU: `irate(counter[2 x step])` for steps up to 2 minutes, `rate(counter[step])`
   hold a single sample and give nothing).
 - irate handles counter resets (a restarted container): a drop counts as a reset.
 - The 2 x step window tolerates one missed scrape and scrape-time jitter.
-- For coarse steps (a bootstrap at 5 min or 1 h resolution, as VPA's own Prometheus bootstrap
+- For coarse steps (the older part of a bootstrap at 5 min; VPA's own Prometheus bootstrap
   reads 1 h), irate would sample one interval per step and ignore the rest, so the mean over
-  the whole step, rate(counter[step]), is the faithful value there.
+  the whole step is the faithful value there: rate(counter[step + scrape - 1 ms]). The extra
+  scrape interval puts the sample at the step's start inside the window, so the increase
+  covers every interval of the step (rate over just [step] sees one interval fewer under
+  Prometheus 3's left-open windows); the 1 ms keeps the one before it out under Prometheus
+  2's closed ones.
 
 Memory: `max_over_time(working_set[step - 1 ms])`, the peak within each step. With one sample
 per step it is that sample (the window holds exactly one scrape, also under Prometheus 2's
@@ -122,13 +126,17 @@ def uses_irate(config: PrometheusConfig, step_s: float) -> bool:
     return config.cpu_rate == "irate"
 
 
-def cpu_query(config: PrometheusConfig, selection: Selection, step_s: float) -> str:
-    """Cores used per container, one value per step."""
+def cpu_query(
+    config: PrometheusConfig, selection: Selection, step_s: float, scrape_s: float | None = None
+) -> str:
+    """Cores used per container, one value per step; `scrape_s` (the scrape interval, about
+    the reader's full-resolution step) widens a rate window to cover the whole step."""
     series = selector(config.metrics.cpu, _matchers(config, selection, usage=True))
     if uses_irate(config, step_s):
         inner = f"irate({series}[{duration(2 * step_s)}])"
     else:
-        inner = f"rate({series}[{duration(step_s)}])"
+        window = step_s if scrape_s is None else step_s + scrape_s - 0.001
+        inner = f"rate({series}[{duration(window)}])"
     return f"max {_container_by(config)} ({inner})"
 
 

@@ -153,6 +153,9 @@ def test_cpu_is_irate_over_two_steps_at_fine_steps_and_rate_over_the_step_above(
     )
     assert "rate(container_cpu_usage_seconds_total{" in coarse
     assert coarse.endswith("[3600s]))")
+    # Given the scrape interval, the window takes in the sample at the step's start too.
+    spread = promql.cpu_query(CONFIG, Selection("shop"), 300.0, scrape_s=60.0)
+    assert spread.endswith("[359999ms]))")
     forced = PrometheusConfig(cpu_rate="rate")
     assert "(rate(" in promql.cpu_query(forced, Selection("shop"), 60.0)
 
@@ -314,7 +317,7 @@ class CannedPrometheus:
         self.owners = owners
         self.requests = requests
         self.refuse_above_points = refuse_above_points
-        self.sent: list[tuple[str, str, float, float]] = []
+        self.sent: list[tuple[str, str, float, float, float]] = []
 
     @property
     def url(self) -> str:
@@ -338,7 +341,7 @@ class CannedPrometheus:
 
     def instant(self, query: str, at: float) -> list[Series]:
         kind = self._kind(query)
-        self.sent.append((kind, query, at, at))
+        self.sent.append((kind, query, at, at, 0.0))
         if kind == "owners":
             rows = [{"metric": dict(labels), "value": [at, "1"]} for labels in self.owners]
         else:
@@ -347,7 +350,7 @@ class CannedPrometheus:
 
     def range(self, query: str, start: float, end: float, step_s: float) -> list[Series]:
         kind = self._kind(query)
-        self.sent.append((kind, query, start, end))
+        self.sent.append((kind, query, start, end, step_s))
         points = round((end - start) / step_s) + 1
         if self.refuse_above_points is not None and points > self.refuse_above_points:
             raise QueryError(
@@ -360,9 +363,10 @@ class CannedPrometheus:
             )
         namespace = re.search(r'namespace="([^"]*)"', query)
         rows = []
-        for labels, stamps, values in self.answers[kind]:
+        for labels, minute_stamps, minute_values in self.answers[kind]:
             if namespace and labels.get("namespace", namespace[1]) != namespace[1]:
                 continue
+            stamps, values = _at_step(kind, minute_stamps, minute_values, step_s)
             inside = (stamps >= start) & (stamps <= end)
             if inside.any():
                 pairs = [[t, _text(v)] for t, v in zip(stamps[inside], values[inside], strict=True)]
@@ -371,6 +375,21 @@ class CannedPrometheus:
 
     def count(self, kind: str) -> int:
         return sum(1 for sent in self.sent if sent[0] == kind)
+
+
+def _at_step(kind: str, stamps: Any, values: Any, step_s: float) -> tuple[Any, Any]:
+    """What Prometheus evaluates at a step coarser than the stored samples: at each multiple
+    t of the step, the mean rate (CPU) or the peak (memory) of the samples in (t - step, t]."""
+    if len(stamps) < 2 or step_s <= stamps[1] - stamps[0] or kind not in ("cpu", "memory"):
+        return stamps, values
+    owner = np.ceil(stamps / step_s) * step_s
+    times, group = np.unique(owner, return_inverse=True)
+    if kind == "cpu":
+        summed = np.bincount(group, weights=values)
+        return times, summed / np.bincount(group)
+    peaks = np.full(times.size, -np.inf)
+    np.maximum.at(peaks, group, values)
+    return times, peaks
 
 
 def _text(value: float) -> str:
@@ -521,11 +540,14 @@ def test_fourteen_days_cost_one_query_per_metric_per_namespace_per_chunk_plus_ow
 
     assert prometheus.queries_sent == batch.queries == 2 * (2 * 2 + 1)
     assert [prometheus.count(kind) for kind in ("cpu", "memory", "owners")] == [4, 4, 2]
-    assert len(batch.cpu) == len(batch.memory) == 3 * minutes
+    # The last 3 days at 60 s, the 11 days before at 5 minutes (CPU spread over its minutes,
+    # memory one peak per step): one chunk each.
+    assert len(batch.cpu) == 3 * minutes
+    assert len(batch.memory) == 3 * (11 * 288 + 1 + 3 * 1440 - 1)
     assert batch.start == T0 and batch.end == T0 + 14 * DAY
-    for kind, query, start, end in prometheus.sent:
+    for kind, query, start, end, step in prometheus.sent:
         if kind in ("cpu", "memory"):
-            assert (end - start) / 60 + 1 <= 11_000, query
+            assert (end - start) / step + 1 <= 11_000, query
     # The next loop reads only what came after, and needs no owner query for known pods.
     again = reader.read_since("shop", batch.last_evaluated - 600, T0 + 14 * DAY)
     assert again.queries == 2
@@ -572,7 +594,7 @@ def test_a_chunk_prometheus_finds_too_big_is_split_and_later_chunks_are_shorter(
 
     np.testing.assert_array_equal(batch.cpu.values, np.arange(minutes) / 1000)
     np.testing.assert_array_equal(batch.cpu.timestamps, T0 + 60 * np.arange(minutes))
-    sizes = [round((end - start) / 60) + 1 for kind, _, start, end in prometheus.sent]
+    sizes = [round((end - start) / 60) + 1 for kind, _, start, end, _ in prometheus.sent]
     # 400 points at 200: the first chunk fails for each metric and is halved; the rest is
     # re-planned at 100 points.
     assert sizes[:2] == [200, 100]
@@ -841,3 +863,48 @@ def test_unexpected_answer_shapes_are_metrics_unavailable() -> None:
 
     with pytest.raises(MetricsUnavailable, match="unexpected answer"):
         client.range("up", T0, T0 + 60, 60.0)
+
+
+# --- two resolutions ------------------------------------------------------------------------
+
+
+def test_the_older_part_of_a_long_read_comes_at_the_coarse_step_spread_over_its_minutes() -> None:
+    minutes = 2 * 1440
+    rng = np.random.default_rng(3)
+    cpu, memory = rng.uniform(0.1, 2.0, minutes), rng.uniform(1e8, 5e8, minutes)
+    prometheus = CannedPrometheus(
+        cpu=[_series(_labels("web-7d9f-a"), cpu)],
+        memory=[_series(_labels("web-7d9f-a"), memory)],
+        owners=OWNERS,
+    )
+    config = PrometheusConfig(full_resolution_s=DAY, coarse_step_s=300)
+    batch = UsageReader(prometheus, config).read("shop", T0, T0 + minutes * 60)
+
+    steps = sorted({(kind, step) for kind, _, _, _, step in prometheus.sent if kind != "owners"})
+    assert steps == [("cpu", 60), ("cpu", 300), ("memory", 60), ("memory", 300)]
+    # Every minute of the window exactly once, in order.
+    np.testing.assert_array_equal(batch.cpu.timestamps, T0 + 60 * np.arange(minutes))
+    split = 1441  # the first coarse step ends at T0 (one minute kept), then 288 whole steps
+    np.testing.assert_array_equal(batch.cpu.values[split:], cpu[split:])
+    means = cpu[1:split].reshape(-1, 5).mean(axis=1)
+    np.testing.assert_allclose(batch.cpu.values[1:split], np.repeat(means, 5))
+    # Memory keeps each step's peak, so the peak of any day is exact.
+    assert batch.memory.values.max() == memory.max()
+    old = batch.memory.timestamps <= T0 + DAY
+    np.testing.assert_array_equal(
+        batch.memory.values[old][1:], memory[1:split].reshape(-1, 5).max(1)
+    )
+
+
+def test_short_reads_and_a_disabled_split_read_everything_at_full_resolution() -> None:
+    prometheus = CannedPrometheus(cpu=[_series(_labels("web-7d9f-a"), [0.1] * 600)], owners=OWNERS)
+    UsageReader(prometheus).read("shop", T0, T0 + 600 * 60)
+    full = PrometheusConfig(full_resolution_s=None)
+    UsageReader(prometheus, full).read("shop", T0 - 20 * DAY, T0 + 600 * 60)
+
+    assert {step for kind, _, _, _, step in prometheus.sent if kind == "cpu"} == {60.0}
+
+
+def test_a_coarse_step_that_is_not_a_multiple_of_the_step_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"coarse_step_s \(90\) must be a whole multiple"):
+        UsageReader(CannedPrometheus(), PrometheusConfig(coarse_step_s=90))
