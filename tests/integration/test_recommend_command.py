@@ -14,6 +14,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,25 +71,30 @@ def _pooled_cpu(history: WorkloadHistory, container: int, end: float, window: fl
     return history.cpu_cores[:, container, mask].ravel()
 
 
-def _as_read_coarsely(history: WorkloadHistory, end: float) -> tuple[Any, Any, Any]:
-    """(cpu, memory, memory mask): the minute samples as the default read sees them. Minutes
-    up to the split (the last 5-minute boundary 3 days before the end) take the mean CPU of
-    their 5-minute step; memory there is one peak per step, at the step's last minute."""
+def _as_read_coarsely(history: WorkloadHistory, start: float, end: float) -> tuple[Any, Any, Any]:
+    """(cpu, memory peaks, their sample indices): the samples as the default read of [start,
+    end) sees them. Minutes up to the split (the last 5-minute boundary 3 days before the
+    end) take the mean CPU of their 5-minute step. Memory is the peak of 5-minute windows:
+    on the 5-minute grid up to the split, then on a grid ending at the read's last minute."""
+    times = history.timestamps
     split = np.floor((end - 3 * SECONDS_PER_DAY) / COARSE_STEP_S) * COARSE_STEP_S
-    step_end = np.ceil(history.timestamps / COARSE_STEP_S) * COARSE_STEP_S
+    step_end = np.ceil(times / COARSE_STEP_S) * COARSE_STEP_S
     older = step_end <= split
     _, group = np.unique(step_end[older], return_inverse=True)
-    cpu, memory = history.cpu_cores.copy(), history.memory_bytes.copy()
+    cpu = history.cpu_cores.copy()
     sizes = np.bincount(group)
     means = np.apply_along_axis(
         lambda row: np.bincount(group, weights=row) / sizes, 2, cpu[..., older]
     )
     cpu[..., older] = means[..., group]
-    peaks = np.full((*memory.shape[:2], sizes.size), -np.inf)
-    np.maximum.at(peaks, (slice(None), slice(None), group), memory[..., older])
-    memory[..., older] = peaks[..., group]
-    kept = ~older | (history.timestamps == step_end)
-    return cpu, memory, kept
+    per_step = round(COARSE_STEP_S / (times[1] - times[0]))
+    peaks = np.lib.stride_tricks.sliding_window_view(history.memory_bytes, per_step, axis=-1)
+    coarse_ends = np.flatnonzero((times % COARSE_STEP_S == 0) & (times >= start) & (times <= split))
+    last = int(np.flatnonzero(times < end)[-1])
+    recent_steps = math.ceil((times[last] - split) / COARSE_STEP_S)
+    recent_ends = last - per_step * np.arange(recent_steps - 1, -1, -1)
+    ends = np.concatenate([coarse_ends, recent_ends])
+    return cpu, peaks.max(axis=-1)[..., ends - per_step + 1], ends
 
 
 def _core_recommendation(
@@ -96,16 +102,20 @@ def _core_recommendation(
 ) -> Recommendation:
     """The pure core fed the generator's own samples of the profile's window (as the default,
     partly coarse read sees them when `coarse`)."""
+    start = end - parse_duration(profile.history_window)
     mask = _window_mask(history, end, parse_duration(profile.history_window))
-    cpu, memory, memory_kept = history.cpu_cores, history.memory_bytes, mask
+    cpu = history.cpu_cores[..., mask]
+    memory, memory_times = history.memory_bytes[..., mask], history.timestamps[mask]
     if coarse:
-        cpu, memory, kept = _as_read_coarsely(history, end)
-        memory_kept = mask & kept
+        all_cpu, memory, ends = _as_read_coarsely(history, start, end)
+        cpu, memory_times = all_cpu[..., mask], history.timestamps[ends]
     pods, containers = len(history.pods), len(history.containers)
     strategy = strategy_for(profile)
     state = strategy.new_state(containers)
-    for values, which, add in ((cpu, mask, "cpu"), (memory, memory_kept, "memory")):
-        times = history.timestamps[which]
+    for values, times, add in (
+        (cpu, history.timestamps[mask], "cpu"),
+        (memory, memory_times, "memory"),
+    ):
         shape = (pods, containers, times.size)
         rows = np.broadcast_to(np.arange(containers)[None, :, None], shape).ravel()
         series = np.broadcast_to(
@@ -114,9 +124,9 @@ def _core_recommendation(
         ).ravel()
         stamps = np.broadcast_to(times[None, None, :], shape).ravel()
         if add == "cpu":
-            state.add_cpu(rows, values[:, :, which].ravel(), stamps)
+            state.add_cpu(rows, values.ravel(), stamps)
         else:
-            state.add_memory(rows, values[:, :, which].ravel(), stamps, series)
+            state.add_memory(rows, values.ravel(), stamps, series)
     context = ContainerContext(
         np.full(containers, containers, dtype=np.int64), Caps.none(containers)
     )

@@ -11,9 +11,12 @@ What it adds to the library, and why:
   callers never see `requests` or library exceptions.
 - A count of the queries sent: the benchmarks and tests check that the reader sends one query
   per metric per namespace per time chunk, not one per pod.
-- Answers parsed straight into numpy: one `np.array` call per series turns its `[[t, "v"], ...]`
-  list into floats (Prometheus sends values as strings, including "NaN" and "+Inf"), instead of
-  a Python object per sample.
+- Answers parsed straight into numpy. Range answers are read from the response text: each
+  series' labels go through the JSON decoder, but its `[[t, "v"], ...]` list (Prometheus
+  sends values as strings, including "NaN" and "+Inf") becomes floats in one numpy call,
+  without a Python list and string per sample: twice as fast as decoding the JSON, and
+  decoding is most of the cost of a long read. An answer of any other shape goes through
+  the JSON decoder.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self, cast
@@ -90,6 +92,43 @@ def parse_matrix(result: Sequence[Mapping[str, Any]]) -> list[Series]:
             raise ValueError("matrix values are not [timestamp, value] pairs")
         parsed.append(Series(item.get("metric") or {}, points[:, 0], points[:, 1]))
     return parsed
+
+
+_DECODER = json.JSONDecoder()
+_RESULT = '"result":['
+_VALUES = ',"values":['
+_PAIR_PUNCTUATION = str.maketrans({"[": " ", "]": " ", '"': " "})
+
+
+def parse_matrix_text(text: str) -> list[Series] | None:
+    """Series of a range query's answer text, or None when the text is not shaped as
+    Prometheus writes matrices (`{"metric":{...},"values":[[t,"v"],...]}` per series), for
+    the caller to decode as JSON instead."""
+    position = text.find(_RESULT)
+    if position < 0 or '"resultType":"matrix"' not in text[:position]:
+        return None
+    position += len(_RESULT)
+    parsed = []
+    while text.startswith('{"metric":', position):
+        labels, position = _DECODER.raw_decode(text, position + len('{"metric":'))
+        if not text.startswith(_VALUES, position):
+            return None
+        position += len(_VALUES)
+        end = text.find("]]", position)
+        if text.startswith("]}", position):  # no values
+            points, position = _NO_POINTS, position + 2
+        elif end < 0:
+            return None
+        else:
+            pairs = text[position : end + 1].translate(_PAIR_PUNCTUATION)
+            flat = np.fromstring(pairs, dtype=np.float64, sep=",")
+            if flat.size % 2:
+                return None
+            points, position = flat.reshape(-1, 2), end + 3
+        parsed.append(Series(labels, points[:, 0], points[:, 1]))
+        if text.startswith(",", position):
+            position += 1
+    return parsed if text.startswith("]", position) else None
 
 
 def parse_vector(result: Sequence[Mapping[str, Any]]) -> list[Series]:
@@ -190,12 +229,15 @@ class PrometheusClient:
         headers = dict(config.headers)
         if not any(name.lower() == "accept-encoding" for name in headers):
             headers["Accept-Encoding"] = "gzip" if config.accept_gzip else "identity"
+        self._session = session or _session(config)
+        self._headers = headers
+        self._auth = _HeaderAuth(config) if needs_auth else None
         self._connect = PrometheusConnect(
             url=config.url,
             headers=headers,
             retry=retry,
-            auth=cast(Any, _HeaderAuth(config)) if needs_auth else None,
-            session=session or _session(config),
+            auth=cast(Any, self._auth),
+            session=self._session,
             timeout=cast(int, config.timeout_s),
         )
         self._lock = threading.Lock()
@@ -217,15 +259,36 @@ class PrometheusClient:
 
     def range(self, query: str, start: float, end: float, step_s: float) -> list[Series]:
         """Evaluate `query` at start, start + step, ... <= end (both in whole seconds)."""
-        result = self._call(
-            query,
-            lambda: self._connect.custom_query_range(
-                query,
-                start_time=datetime.fromtimestamp(start, tz=UTC),
-                end_time=datetime.fromtimestamp(end, tz=UTC),
-                step=f"{step_s:g}",
-            ),
+        series: list[Series] = self._call(
+            query, lambda: self._send_range(query, round(start), round(end), step_s)
         )
+        return series
+
+    def _send_range(self, query: str, start: int, end: int, step_s: float) -> list[Series]:
+        """The range query on the shared session (so with the library's retries, our
+        credentials and TLS), its answer parsed from the text (see the module docstring)."""
+        response = self._session.get(
+            f"{self.config.url}/api/v1/query_range",
+            params={"query": query, "start": str(start), "end": str(end), "step": f"{step_s:g}"},
+            headers=self._headers,
+            auth=self._auth,
+            timeout=self.config.timeout_s,
+        )
+        if response.status_code != 200:
+            # The library's own error, so both kinds of query fail the same way.
+            raise PrometheusApiClientException(
+                f"HTTP Status Code {response.status_code} ({response.content!r})"
+            )
+        text = response.text
+        parsed = parse_matrix_text(text)
+        if parsed is not None:
+            return parsed
+        try:
+            result = json.loads(text)["data"]["result"]
+        except ValueError:
+            raise MetricsUnavailable(
+                self.config.url, "the answer is not Prometheus API JSON"
+            ) from None
         return self._parse(parse_matrix, result, query)
 
     def _call(self, query: str, send: Callable[[], Any]) -> Any:
@@ -242,6 +305,8 @@ class PrometheusClient:
                     url, reason, query=query, status=status, error_type=error_type
                 ) from None
             raise MetricsUnavailable(url, reason) from None
+        except MetricsUnavailable:
+            raise
         except _TokenFileError as error:
             raise MetricsUnavailable(url, str(error)) from None
         except requests.exceptions.JSONDecodeError:

@@ -38,7 +38,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 
@@ -113,6 +115,24 @@ class Spread:
             keep = times >= self.not_before
             return index[keep], times[keep], values[keep]
         return index, times, values
+
+
+def _peaks_over(chunk: Chunk, step_s: float) -> Chunk:
+    """Evaluation times `step_s` apart, ending at the chunk's last, whose peak windows
+    (t - step, t] cover every interval the chunk's samples stand for. The first window may
+    reach into the previous chunk's last step: a peak read twice is still the same peak."""
+    covered_from = chunk.first - chunk.step_s
+    steps = math.ceil((chunk.last - covered_from) / step_s)
+    return Chunk(chunk.last - (steps - 1) * step_s, chunk.last, step_s)
+
+
+class _Part(NamedTuple):
+    """One span of a read: at its own step, or coarse and spread (`spread`), with memory at
+    the span's step unless `memory_step_s` says otherwise."""
+
+    span: Chunk
+    spread: Spread | None = None
+    memory_step_s: float | None = None
 
 
 class _BatchBuilder:
@@ -265,30 +285,29 @@ class UsageReader:
         for selection in _selections(selections):
             yield from self._iter_selection(selection, parts)
 
-    def _resolutions(
-        self, start: float, end: float, step: float
-    ) -> list[tuple[Chunk, Spread | None]]:
+    def _resolutions(self, start: float, end: float, step: float) -> list[_Part]:
         """The spans to read, oldest first: a coarse one for what lies before the last
-        `full_resolution_s` (when that is worth a query of its own), then the fine one."""
+        `full_resolution_s` (when that is worth a query of its own), then the fine one,
+        whose memory peaks are then read at the coarse step too (the memory histogram keeps
+        only peaks, and peaks per step are exact)."""
         coarse_s, recent_s = self.config.coarse_step_s, self.config.full_resolution_s
         fine = grid(start, end, step)
         if fine is None or recent_s is None or coarse_s <= step:
-            return [] if fine is None else [(fine, None)]
+            return [] if fine is None else [_Part(fine)]
         spread = Spread(coarse_s, step, not_before=fine.first)
         split = math.floor((end - recent_s) / coarse_s) * coarse_s
         coarse = grid(start, split + coarse_s, coarse_s)
         if coarse is None:
-            return [(fine, None)]
+            return [_Part(fine)]
         recent = grid(coarse.last + step, end, step)
-        return [(coarse, spread)] + ([] if recent is None else [(recent, None)])
+        parts = [_Part(coarse, spread)]
+        return parts if recent is None else [*parts, _Part(recent, memory_step_s=coarse_s)]
 
-    def _iter_selection(
-        self, selection: Selection, parts: Sequence[tuple[Chunk, Spread | None]]
-    ) -> Iterator[UsageBatch]:
+    def _iter_selection(self, selection: Selection, parts: Sequence[_Part]) -> Iterator[UsageBatch]:
         config = self.config
         namespace = selection.namespace
         owners = self._owners.setdefault(namespace, OwnerMap())
-        first, last = parts[0][0].first, parts[-1][0].last
+        first, last = parts[0].span.first, parts[-1].span.last
         owners.prune(first - OWNER_CACHE_TTL_S)
         limit = points_per_query(
             self._series_seen.get(namespace, 1),
@@ -296,7 +315,7 @@ class UsageReader:
             config.max_samples_per_query,
         )
         owners_asked = False
-        for span, spread in parts:
+        for span, spread, memory_step in parts:
             cpu_builder = cpu_query if spread is None else partial(cpu_query, scrape_s=self.step_s)
             fine_s = span.step_s if spread is None else spread.fine_s
             reach_back = 0.0 if spread is None else float(spread.offsets[0])
@@ -304,9 +323,11 @@ class UsageReader:
             queue = deque(plan(span, limit))
             while queue:
                 chunk = queue.popleft()
+                memory_chunk = chunk if memory_step is None else _peaks_over(chunk, memory_step)
                 sent_before = self.client.queries_sent
-                cpu, cpu_fitted = self._range(cpu_builder, selection, chunk)
-                memory, memory_fitted = self._range(memory_query, selection, chunk)
+                cpu, cpu_fitted, memory, memory_fitted = self._cpu_and_memory(
+                    cpu_builder, selection, chunk, memory_chunk
+                )
                 pods = {
                     pod
                     for series in (*cpu, *memory)
@@ -341,6 +362,23 @@ class UsageReader:
                 if queue and any(part.points > limit for part in queue):
                     rest = Chunk(queue[0].first, queue[-1].last, span.step_s)
                     queue = deque(plan(rest, limit))
+
+    def _cpu_and_memory(
+        self,
+        cpu_builder: QueryBuilder,
+        selection: Selection,
+        chunk: Chunk,
+        memory_chunk: Chunk,
+    ) -> tuple[list[Series], int | None, list[Series], int | None]:
+        """Both answers of a chunk, asked at once: while one answer is parsed here (which
+        holds the interpreter), Prometheus evaluates and encodes the other on another core."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prometheus") as pool:
+            memory_future = pool.submit(self._range, memory_query, selection, memory_chunk)
+            try:
+                cpu, cpu_fitted = self._range(cpu_builder, selection, chunk)
+            finally:
+                memory, memory_fitted = memory_future.result()
+        return cpu, cpu_fitted, memory, memory_fitted
 
     def _range(
         self, build: QueryBuilder, selection: Selection, chunk: Chunk

@@ -8,6 +8,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from trimtab.metrics.chunking import (
     plan_range,
     points_per_query,
 )
-from trimtab.metrics.client import parse_matrix, parse_vector
+from trimtab.metrics.client import parse_matrix, parse_matrix_text, parse_vector
 from trimtab.metrics.owners import OwnerMap, Workload
 
 DAY = 86_400.0
@@ -282,6 +283,51 @@ def test_matrix_values_become_float_arrays_including_prometheus_specials() -> No
     assert len(answer[1]) == 0
 
 
+MATRIX: list[dict[str, Any]] = [
+    {"metric": {"pod": 'a]],"values":[["x', "ns": "}{"}, "values": [[T0, "1.5"], [T0 + 60, "NaN"]]},
+    {"metric": {}, "values": []},
+    {"metric": {"pod": "b"}, "values": [[T0, "+Inf"], [T0 + 60, "-Inf"], [T0 + 120.5, "1e-7"]]},
+]
+
+
+def _as_series(answer: Sequence[Series] | None) -> list[tuple[dict[str, str], list[float], Any]]:
+    assert answer is not None
+    return [(dict(s.labels), s.timestamps.tolist(), s.values.tobytes()) for s in answer]
+
+
+def test_range_answer_text_parses_like_the_decoded_json_whatever_the_labels_hold() -> None:
+    body = json.dumps(
+        {"status": "success", "data": {"resultType": "matrix", "result": MATRIX}},
+        separators=(",", ":"),
+    )
+
+    fast = parse_matrix_text(body)
+
+    assert _as_series(fast) == _as_series(parse_matrix(MATRIX))
+    assert fast is not None and fast[0].labels["pod"] == 'a]],"values":[["x'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps({"status": "success", "data": {"resultType": "matrix", "result": MATRIX}}),
+        '{"status":"success","data":{"resultType":"vector","result":[]}}',
+        '{"status":"success","data":{"resultType":"matrix","result":[{"values":[],"metric":{}}]}}',
+        '{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,',
+    ],
+    ids=["spaced", "vector", "keys-reordered", "cut-short"],
+)
+def test_range_answer_text_of_another_shape_is_left_to_the_json_decoder(body: str) -> None:
+    assert parse_matrix_text(body) is None
+
+
+def test_a_range_answer_with_spaces_still_parses_through_the_json_decoder() -> None:
+    body = {"status": "success", "data": {"resultType": "matrix", "result": MATRIX}}
+    client = _client(CannedHTTP((200, json.dumps(body, indent=1).encode())))
+
+    assert _as_series(client.range("up", T0, T0 + 120, 60.0)) == _as_series(parse_matrix(MATRIX))
+
+
 def test_vector_values_become_one_sample_series() -> None:
     (series,) = parse_vector([{"metric": {"pod": "a"}, "value": [T0, "0.25"]}])
 
@@ -366,7 +412,7 @@ class CannedPrometheus:
         for labels, minute_stamps, minute_values in self.answers[kind]:
             if namespace and labels.get("namespace", namespace[1]) != namespace[1]:
                 continue
-            stamps, values = _at_step(kind, minute_stamps, minute_values, step_s)
+            stamps, values = _at_step(kind, minute_stamps, minute_values, step_s, start)
             inside = (stamps >= start) & (stamps <= end)
             if inside.any():
                 pairs = [[t, _text(v)] for t, v in zip(stamps[inside], values[inside], strict=True)]
@@ -377,12 +423,13 @@ class CannedPrometheus:
         return sum(1 for sent in self.sent if sent[0] == kind)
 
 
-def _at_step(kind: str, stamps: Any, values: Any, step_s: float) -> tuple[Any, Any]:
-    """What Prometheus evaluates at a step coarser than the stored samples: at each multiple
-    t of the step, the mean rate (CPU) or the peak (memory) of the samples in (t - step, t]."""
+def _at_step(kind: str, stamps: Any, values: Any, step_s: float, start: float) -> tuple[Any, Any]:
+    """What Prometheus evaluates at a step coarser than the stored samples: at each time t of
+    the query's grid (start + k x step), the mean rate (CPU) or the peak (memory) of the
+    samples in (t - step, t]."""
     if len(stamps) < 2 or step_s <= stamps[1] - stamps[0] or kind not in ("cpu", "memory"):
         return stamps, values
-    owner = np.ceil(stamps / step_s) * step_s
+    owner = start + np.ceil((stamps - start) / step_s) * step_s
     times, group = np.unique(owner, return_inverse=True)
     if kind == "cpu":
         summed = np.bincount(group, weights=values)
@@ -540,10 +587,10 @@ def test_fourteen_days_cost_one_query_per_metric_per_namespace_per_chunk_plus_ow
 
     assert prometheus.queries_sent == batch.queries == 2 * (2 * 2 + 1)
     assert [prometheus.count(kind) for kind in ("cpu", "memory", "owners")] == [4, 4, 2]
-    # The last 3 days at 60 s, the 11 days before at 5 minutes (CPU spread over its minutes,
-    # memory one peak per step): one chunk each.
+    # CPU: the last 3 days at 60 s, the 11 days before at 5 minutes spread over its minutes;
+    # memory: one peak per 5 minutes throughout. One chunk each.
     assert len(batch.cpu) == 3 * minutes
-    assert len(batch.memory) == 3 * (11 * 288 + 1 + 3 * 1440 - 1)
+    assert len(batch.memory) == 3 * (14 * 288 + 1)
     assert batch.start == T0 and batch.end == T0 + 14 * DAY
     for kind, query, start, end, step in prometheus.sent:
         if kind in ("cpu", "memory"):
@@ -782,13 +829,17 @@ def test_client_parses_answers_and_counts_queries() -> None:
         (requests.exceptions.SSLError("bad certificate"), MetricsUnavailable, "TLS error"),
     ],
 )
+@pytest.mark.parametrize("kind", ["instant", "range"])
 def test_client_errors_are_typed_and_name_the_url(
-    reply: tuple[int, bytes] | Exception, error: type[Exception], words: str
+    reply: tuple[int, bytes] | Exception, error: type[Exception], words: str, kind: str
 ) -> None:
     client = _client(CannedHTTP(reply))
+    ask = partial(client.instant, "up", T0)
+    if kind == "range":
+        ask = partial(client.range, "up", T0, T0 + 60, 60.0)
 
     with pytest.raises(error, match=words) as raised:
-        client.instant("up", T0)
+        ask()
 
     assert "http://prom.test" in str(raised.value)
     assert client.queries_sent == 1
@@ -881,19 +932,20 @@ def test_the_older_part_of_a_long_read_comes_at_the_coarse_step_spread_over_its_
     batch = UsageReader(prometheus, config).read("shop", T0, T0 + minutes * 60)
 
     steps = sorted({(kind, step) for kind, _, _, _, step in prometheus.sent if kind != "owners"})
-    assert steps == [("cpu", 60), ("cpu", 300), ("memory", 60), ("memory", 300)]
+    assert steps == [("cpu", 60), ("cpu", 300), ("memory", 300)]
     # Every minute of the window exactly once, in order.
     np.testing.assert_array_equal(batch.cpu.timestamps, T0 + 60 * np.arange(minutes))
     split = 1441  # the first coarse step ends at T0 (one minute kept), then 288 whole steps
     np.testing.assert_array_equal(batch.cpu.values[split:], cpu[split:])
     means = cpu[1:split].reshape(-1, 5).mean(axis=1)
     np.testing.assert_allclose(batch.cpu.values[1:split], np.repeat(means, 5))
-    # Memory keeps each step's peak, so the peak of any day is exact.
-    assert batch.memory.values.max() == memory.max()
-    old = batch.memory.timestamps <= T0 + DAY
-    np.testing.assert_array_equal(
-        batch.memory.values[old][1:], memory[1:split].reshape(-1, 5).max(1)
-    )
+    # Memory is 5-minute peaks throughout, so the peak of any day is exact: on the 5-minute
+    # grid up to the split, then on one ending at the read's last minute (the first of those
+    # windows reaches one minute back into the split's step).
+    ends = [0, *range(5, 1441, 5), *range(minutes - 1 - 5 * 287, minutes, 5)]
+    peaks = [memory[max(end - 4, 0) : end + 1].max() for end in ends]
+    np.testing.assert_array_equal(batch.memory.values, peaks)
+    np.testing.assert_array_equal(batch.memory.timestamps, T0 + 60 * np.array(ends))
 
 
 def test_short_reads_and_a_disabled_split_read_everything_at_full_resolution() -> None:
