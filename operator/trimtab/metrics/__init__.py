@@ -3,6 +3,7 @@
 `PrometheusConfig` says where Prometheus is and what its series are called,
 `PrometheusClient` sends queries (typed errors, a query count), and `UsageReader` turns
 cAdvisor and kube-state-metrics series into `UsageBatch`es for the recommender.
+`ScalingMetricsReader` reads a HorizontalScaler's metrics each loop and their history.
 """
 
 from trimtab.metrics.batch import (
@@ -19,6 +20,12 @@ from trimtab.metrics.config import LabelNames, MetricNames, PrometheusConfig
 from trimtab.metrics.errors import MetricsError, MetricsUnavailable, QueryError
 from trimtab.metrics.owners import KIND_POD, KIND_UNKNOWN
 from trimtab.metrics.promql import Selection
+from trimtab.metrics.scaling import (
+    MetricFailure,
+    MultipleSeriesError,
+    ScalingMetricsReader,
+    TargetPod,
+)
 from trimtab.metrics.usage import UsageReader
 
 __all__ = [
@@ -28,17 +35,21 @@ __all__ = [
     "ContainerRequests",
     "DropCounts",
     "LabelNames",
+    "MetricFailure",
     "MetricNames",
     "MetricsError",
     "MetricsUnavailable",
+    "MultipleSeriesError",
     "OomKill",
     "PrometheusClient",
     "PrometheusConfig",
     "QueryClient",
     "QueryError",
     "Samples",
+    "ScalingMetricsReader",
     "Selection",
     "Series",
+    "TargetPod",
     "UsageBatch",
     "UsageReader",
     "WorkloadContainer",
