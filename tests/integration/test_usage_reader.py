@@ -313,13 +313,14 @@ def test_chunks_too_big_for_the_server_are_split_and_the_rest_replanned(
     tight_prometheus: tuple[str, WorkloadHistory],
 ) -> None:
     url, history = tight_prometheus
-    # 1,440 points in two chunks of 720: 2 series x 720 x 2 = 2,880 samples > 2,000, so each
-    # metric's first chunk fails and is halved; the second chunk is planned at 360 points.
+    # 1,440 points in two chunks of 720: 2 series x 720 x 2 = 2,880 samples > 2,000. Both
+    # chunks are out before the first answer (the reader keeps the next chunk's queries in
+    # flight), so for each metric both fail and are halved: 2 + 4 queries, plus one owner query.
     reader = _reader(url, max_points_per_series=1_000)
 
     batch = reader.read("tight", history.start, history.end + STEP_S)
 
-    assert batch.queries == reader.queries_sent == (1 + 2) * 2 + 1 + 2 * 2
+    assert batch.queries == reader.queries_sent == 2 * (2 + 4) + 1
     memory = _per_key(batch, batch.memory)
     for pod in range(len(history.pods)):
         timestamps, values = memory[_key(history, pod, 0)]

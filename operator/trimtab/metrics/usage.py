@@ -38,8 +38,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
+from itertools import groupby
 from typing import NamedTuple
 
 import numpy as np
@@ -72,6 +73,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STEP_S = 60.0
 DEFAULT_OOM_STEP_S = 300.0
+# Chunks whose queries are out at once: the one being parsed and folded, and the next.
+JOBS_IN_FLIGHT = 2
 # Pods not seen for this long leave the owner cache (they are re-queried if they come back).
 OWNER_CACHE_TTL_S = 2 * 86_400.0
 
@@ -124,6 +127,58 @@ def _peaks_over(chunk: Chunk, step_s: float) -> Chunk:
     covered_from = chunk.first - chunk.step_s
     steps = math.ceil((chunk.last - covered_from) / step_s)
     return Chunk(chunk.last - (steps - 1) * step_s, chunk.last, step_s)
+
+
+class _Answer(NamedTuple):
+    series: list[Series]
+    fitted: int | None
+    """When Prometheus refused the chunk as too big: points of the smallest piece it took."""
+    queries: int
+
+
+class _Job(NamedTuple):
+    """A chunk whose queries are on their way."""
+
+    part: _Part
+    chunk: Chunk
+    cpu: Future[_Answer]
+    memory: Future[_Answer]
+
+    @property
+    def reach_back(self) -> float:
+        """How far before the chunk's first time its spread CPU samples go."""
+        return 0.0 if self.part.spread is None else float(self.part.spread.offsets[0])
+
+    def batch(
+        self, builder: _BatchBuilder, cpu: _Answer, memory: _Answer, queries: int
+    ) -> UsageBatch:
+        spread, chunk = self.part.spread, self.chunk
+        cpu_samples = builder.samples(cpu.series, spread)
+        memory_samples = builder.samples(memory.series)
+        fine_s = chunk.step_s if spread is None else spread.fine_s
+        not_before = chunk.first if spread is None else spread.not_before
+        return UsageBatch(
+            keys=tuple(builder.keys),
+            cpu=cpu_samples,
+            memory=memory_samples,
+            start=max(chunk.first - self.reach_back, not_before),
+            end=chunk.last + fine_s,
+            step_s=fine_s,
+            dropped=builder.dropped(),
+            queries=queries,
+        )
+
+
+def _replan(pending: deque[tuple[_Part, Chunk]], limit: int) -> deque[tuple[_Part, Chunk]]:
+    """The chunks still to send, cut again where any is longer than `limit` points."""
+    if all(chunk.points <= limit for _, chunk in pending):
+        return pending
+    replanned: deque[tuple[_Part, Chunk]] = deque()
+    for part, items in groupby(pending, key=lambda item: item[0]):
+        chunks = [chunk for _, chunk in items]
+        rest = Chunk(chunks[0].first, chunks[-1].last, chunks[0].step_s)
+        replanned.extend((part, chunk) for chunk in plan(rest, limit))
+    return replanned
 
 
 class _Part(NamedTuple):
@@ -304,6 +359,9 @@ class UsageReader:
         return parts if recent is None else [*parts, _Part(recent, memory_step_s=coarse_s)]
 
     def _iter_selection(self, selection: Selection, parts: Sequence[_Part]) -> Iterator[UsageBatch]:
+        """The batches of one selection, oldest first, with the next chunk's queries sent
+        while this one is parsed and folded: parsing holds the interpreter, while Prometheus
+        evaluates and encodes on the machine's other cores."""
         config = self.config
         namespace = selection.namespace
         owners = self._owners.setdefault(namespace, OwnerMap())
@@ -314,75 +372,55 @@ class UsageReader:
             config.max_points_per_series,
             config.max_samples_per_query,
         )
+        pending = deque((part, chunk) for part in parts for chunk in plan(part.span, limit))
+        jobs: deque[_Job] = deque()
         owners_asked = False
-        for span, spread, memory_step in parts:
-            cpu_builder = cpu_query if spread is None else partial(cpu_query, scrape_s=self.step_s)
-            fine_s = span.step_s if spread is None else spread.fine_s
-            reach_back = 0.0 if spread is None else float(spread.offsets[0])
-            not_before = span.first if spread is None else spread.not_before
-            queue = deque(plan(span, limit))
-            while queue:
-                chunk = queue.popleft()
-                memory_chunk = chunk if memory_step is None else _peaks_over(chunk, memory_step)
-                sent_before = self.client.queries_sent
-                cpu, cpu_fitted, memory, memory_fitted = self._cpu_and_memory(
-                    cpu_builder, selection, chunk, memory_chunk
-                )
+        with ThreadPoolExecutor(max_workers=2 * JOBS_IN_FLIGHT) as pool:
+            while pending or jobs:
+                while pending and len(jobs) < JOBS_IN_FLIGHT:
+                    jobs.append(self._send(pool, selection, *pending.popleft()))
+                job = jobs.popleft()
+                cpu, memory = job.cpu.result(), job.memory.result()
+                queries = cpu.queries + memory.queries
                 pods = {
                     pod
-                    for series in (*cpu, *memory)
+                    for series in (*cpu.series, *memory.series)
                     if (pod := series.labels.get(config.labels.pod))
                 }
                 if not owners_asked and any(not owners.knows(pod) for pod in pods):
-                    self._ask_owners(selection, first - reach_back, last, owners)
-                    owners_asked = True
-                builder = _BatchBuilder(config, owners, chunk.last)
-                cpu_samples = builder.samples(cpu, spread)
-                memory_samples = builder.samples(memory)
-                yield UsageBatch(
-                    keys=tuple(builder.keys),
-                    cpu=cpu_samples,
-                    memory=memory_samples,
-                    start=max(chunk.first - reach_back, not_before),
-                    end=chunk.last + fine_s,
-                    step_s=fine_s,
-                    dropped=builder.dropped(),
-                    queries=self.client.queries_sent - sent_before,
+                    self._ask_owners(selection, first - job.reach_back, last, owners)
+                    owners_asked, queries = True, queries + 1
+                yield job.batch(_BatchBuilder(config, owners, job.chunk.last), cpu, memory, queries)
+                series = max(
+                    _distinct(cpu.series),
+                    _distinct(memory.series),
+                    self._series_seen.get(namespace, 0),
                 )
-                series = max(_distinct(cpu), _distinct(memory), self._series_seen.get(namespace, 0))
                 self._series_seen[namespace] = series
                 limit = min(
                     limit,
-                    cpu_fitted or limit,
-                    memory_fitted or limit,
+                    cpu.fitted or limit,
+                    memory.fitted or limit,
                     points_per_query(
                         series, config.max_points_per_series, config.max_samples_per_query
                     ),
                 )
-                if queue and any(part.points > limit for part in queue):
-                    rest = Chunk(queue[0].first, queue[-1].last, span.step_s)
-                    queue = deque(plan(rest, limit))
+                pending = _replan(pending, limit)
 
-    def _cpu_and_memory(
-        self,
-        cpu_builder: QueryBuilder,
-        selection: Selection,
-        chunk: Chunk,
-        memory_chunk: Chunk,
-    ) -> tuple[list[Series], int | None, list[Series], int | None]:
-        """Both answers of a chunk, asked at once: while one answer is parsed here (which
-        holds the interpreter), Prometheus evaluates and encodes the other on another core."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prometheus") as pool:
-            memory_future = pool.submit(self._range, memory_query, selection, memory_chunk)
-            try:
-                cpu, cpu_fitted = self._range(cpu_builder, selection, chunk)
-            finally:
-                memory, memory_fitted = memory_future.result()
-        return cpu, cpu_fitted, memory, memory_fitted
+    def _send(
+        self, pool: ThreadPoolExecutor, selection: Selection, part: _Part, chunk: Chunk
+    ) -> _Job:
+        """Send the chunk's CPU and memory queries; their answers come back as futures."""
+        builder = cpu_query if part.spread is None else partial(cpu_query, scrape_s=self.step_s)
+        peaks = chunk if part.memory_step_s is None else _peaks_over(chunk, part.memory_step_s)
+        return _Job(
+            part,
+            chunk,
+            pool.submit(self._range, builder, selection, chunk),
+            pool.submit(self._range, memory_query, selection, peaks),
+        )
 
-    def _range(
-        self, build: QueryBuilder, selection: Selection, chunk: Chunk
-    ) -> tuple[list[Series], int | None]:
+    def _range(self, build: QueryBuilder, selection: Selection, chunk: Chunk) -> _Answer:
         """The answer for `chunk`, split in halves while Prometheus finds it too big; also,
         when it had to split, the size (points) of the smallest piece that succeeded."""
         query = build(self.config, selection, chunk.step_s)
@@ -399,10 +437,10 @@ class UsageReader:
                 error.reason,
             )
             head, tail = chunk.split()
-            first, first_fitted = self._range(build, selection, head)
-            second, second_fitted = self._range(build, selection, tail)
-            fitted = min(first_fitted or head.points, second_fitted or tail.points)
-            return first + second, fitted
+            first = self._range(build, selection, head)
+            second = self._range(build, selection, tail)
+            fitted = min(first.fitted or head.points, second.fitted or tail.points)
+            return _Answer(first.series + second.series, fitted, 1 + first.queries + second.queries)
         log.debug(
             "%d series x %d points in %.2f s: %s",
             len(answer),
@@ -410,7 +448,7 @@ class UsageReader:
             time.monotonic() - began,
             query,
         )
-        return answer, None
+        return _Answer(answer, None, 1)
 
     def _ask_owners(
         self, selection: Selection, first: float, last: float, owners: OwnerMap
@@ -450,8 +488,7 @@ class UsageReader:
         for selection in _selections(selections):
             answers: list[Series] = []
             for chunk in plan(span, self.config.max_points_per_series):
-                answer, _ = self._range(oom_query, selection, chunk)
-                answers.extend(answer)
+                answers.extend(self._range(oom_query, selection, chunk).series)
             rows = []
             for series in answers:
                 pod = series.labels.get(labels.pod)
