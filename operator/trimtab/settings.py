@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TRIMTAB_",
         env_nested_delimiter="__",
+        env_parse_none_str="null",  # e.g. TRIMTAB_PROMETHEUS__FULL_RESOLUTION_S=null
         extra="forbid",
         use_attribute_docstrings=True,
     )

@@ -44,6 +44,16 @@ def test_flags_override_the_environment_and_keep_the_rest(monkeypatch: pytest.Mo
     assert settings.standalone is True
 
 
+@pytest.mark.parametrize(("text", "value"), [("null", None), ("86400", 86_400.0)])
+def test_the_bootstrap_resolution_split_is_set_or_switched_off_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, text: str, value: float | None
+) -> None:
+    monkeypatch.setenv("TRIMTAB_PROMETHEUS__FULL_RESOLUTION_S", text)
+    settings = settings_from(build_parser().parse_args(["run"]))
+    assert settings is not None
+    assert settings.prometheus.full_resolution_s == value
+
+
 def test_a_bad_setting_is_named_and_nothing_starts(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
