@@ -60,7 +60,7 @@ test-e2e: venv prometheus cluster-binaries
 	$(BIN)/pytest tests/e2e
 
 bench: venv prometheus  ## run every benchmark in benchmarks/
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script; done
+	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 demo: venv prometheus cluster-binaries  ## a local cluster, Prometheus with history, and the operator; shows the result
 	$(BIN)/python -m hack.demo
