@@ -52,6 +52,14 @@ class Settings(BaseSettings):
     """How often each VerticalScaler's recommendation is refreshed."""
     checkpoint_interval_s: float = Field(default=300.0, gt=0)
     """How often recommender state is saved to its checkpoint ConfigMap."""
+    horizontal_enabled: bool = True
+    """Scale the replica counts of HorizontalScalers' targets."""
+    horizontal_tick_s: float = Field(default=5.0, gt=0)
+    """How often each HorizontalScaler's timer wakes to see whether its `pollInterval`
+    (15 s by default) has passed; a shorter pollInterval is rounded up to this."""
+    horizontal_forecast_interval_s: float = Field(default=300.0, gt=0)
+    """How often predictive mode reads a metric's history and forecasts it again; between
+    times each sync reuses the last forecast."""
     operator_namespace: str = "trimtab-system"
     """The namespace the operator runs in; the webhook never acts on pods there."""
     kubeconfig: str | None = None

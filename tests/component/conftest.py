@@ -42,7 +42,11 @@ async def cluster(kmock: TrimtabEmulator) -> AsyncIterator[Cluster]:
 def operator_settings() -> Settings:
     # The webhook needs a real apiserver to call it; it has its own tests elsewhere.
     return Settings(
-        standalone=True, webhook_enabled=False, recommender_enabled=False, dry_run=False
+        standalone=True,
+        webhook_enabled=False,
+        recommender_enabled=False,
+        horizontal_enabled=False,
+        dry_run=False,
     )
 
 

@@ -21,6 +21,11 @@ from trimtab.api.common import (
 )
 from trimtab.api.rules import FieldError, cel_number_order, check_number_order
 
+ZERO_NEEDS_ACTIVATION = (
+    "minReplicas 0 needs a Prometheus metric with an activationThreshold, "
+    "the only signal that can wake the workload from zero"
+)
+
 
 class ResourceMetric(ApiModel):
     """Utilisation of a resource (usage over request) averaged over the ready pods."""
@@ -146,7 +151,15 @@ class HorizontalScalerSpec(ApiModel):
     """What a HorizontalScaler declares."""
 
     model_config = ConfigDict(
-        json_schema_extra=cel_rules(cel_number_order("minReplicas", "maxReplicas"))
+        json_schema_extra=cel_rules(
+            cel_number_order("minReplicas", "maxReplicas"),
+            cel_rule(
+                "!has(self.minReplicas) || self.minReplicas > 0 || self.metrics.exists(m,"
+                " has(m.prometheus) && has(m.prometheus.activationThreshold))",
+                ZERO_NEEDS_ACTIVATION,
+                ".minReplicas",
+            ),
+        )
     )
 
     scale_target_ref: TargetRef
@@ -171,6 +184,17 @@ class HorizontalScalerSpec(ApiModel):
         check_number_order(self.min_replicas, self.max_replicas, "minReplicas", "maxReplicas")
         return self
 
+    @model_validator(mode="after")
+    def _zero_needs_activation(self) -> HorizontalScalerSpec:
+        # Without a threshold nothing could ever wake the workload again: at zero replicas
+        # there are no pods to measure and no activity to compare with.
+        if self.min_replicas == 0 and not any(
+            metric.prometheus is not None and metric.prometheus.activation_threshold is not None
+            for metric in self.metrics
+        ):
+            raise FieldError("minReplicas", ZERO_NEEDS_ACTIVATION)
+        return self
+
 
 class MetricValue(ApiModel):
     """The last value read for one metric."""
@@ -187,6 +211,55 @@ class MetricValue(ApiModel):
     """The forecast `leadTime` ahead, when predictive."""
 
 
+class RecommendationRecord(ApiModel):
+    """A replica count the metrics asked for, kept for the stabilisation windows."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    time: float
+    """When (unix seconds)."""
+    replicas: int
+    """The count asked for, before stabilisation and rate limits."""
+
+
+class ScaleRecord(ApiModel):
+    """A change of the replica count, kept for the rate limits of the policies."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    time: float
+    """When (unix seconds)."""
+    change: int
+    """Replicas added (positive) or removed (negative)."""
+
+
+class FailureCount(ApiModel):
+    """Failed reads in a row of one metric, for the fallback."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    metric: str
+    """The metric (resource name or query)."""
+    count: int
+    """Failed reads in a row."""
+
+
+class ScalerMemoryStatus(ApiModel):
+    """What the scaler must remember between syncs. It lives in the status so that a restart
+    or a new leader keeps the stabilisation windows and the rate limits."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    recommendations: list[RecommendationRecord] = Field(default_factory=list)
+    """Recent recommendations, the newest of each count within the longest window."""
+    scale_events: list[ScaleRecord] = Field(default_factory=list)
+    """Recent changes of the replica count, within the longest policy period."""
+    failures: list[FailureCount] = Field(default_factory=list)
+    """Metrics that are failing, with their failed reads in a row."""
+    last_active: float | None = None
+    """Last time a metric was above its activation threshold (unix seconds)."""
+
+
 class HorizontalScalerStatus(StatusBase):
     """What the operator reports for a HorizontalScaler."""
 
@@ -200,6 +273,15 @@ class HorizontalScalerStatus(StatusBase):
     """Which mode decided the last count."""
     last_scale_time: str | None = None
     """When the replica count was last changed (RFC 3339)."""
+    scaler_memory: ScalerMemoryStatus | None = None
+    """The scaler's memory between syncs (recent recommendations, scale events, failing
+    metrics); kept here so that a restart does not forget the stabilisation windows."""
 
 
-__all__ = ["HorizontalScalerSpec", "HorizontalScalerStatus", "MetricSpec"]
+__all__ = [
+    "ZERO_NEEDS_ACTIVATION",
+    "HorizontalScalerSpec",
+    "HorizontalScalerStatus",
+    "MetricSpec",
+    "ScalerMemoryStatus",
+]

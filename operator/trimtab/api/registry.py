@@ -132,6 +132,18 @@ KINDS: tuple[KindInfo, ...] = (
             PrinterColumn("Current", ".status.currentReplicas", "integer"),
             PrinterColumn("Desired", ".status.desiredReplicas", "integer"),
             READY,
+            PrinterColumn(
+                "Active",
+                _condition("ScalingActive"),
+                priority=1,
+                description="Whether the metrics decide the replica count",
+            ),
+            PrinterColumn(
+                "Decided-By",
+                ".status.decidedBy",
+                priority=1,
+                description="Reactive, Predictive or Fallback",
+            ),
             AGE,
         ),
     ),

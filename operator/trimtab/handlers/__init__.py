@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import kopf
 
-from trimtab.handlers import admission, lifecycle, ooms, recommender, validity
+from trimtab.handlers import admission, horizontal, lifecycle, ooms, recommender, validity
 from trimtab.settings import Settings
 
 
@@ -19,6 +19,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     admission.register(registry, settings)
     recommender.register(registry, settings)
     ooms.register(registry, settings)
+    horizontal.register(registry, settings)
 
 
 __all__ = ["register"]

@@ -71,7 +71,12 @@ def _calls() -> tuple[ApiCall, ...]:
             frozenset({"get", "create", "patch"}),
             "recommender checkpoints beside each VerticalScaler",
         ),
-        ApiCall("", "pods", frozenset({"list", "watch"}), "OOM kills from pod status"),
+        ApiCall(
+            "",
+            "pods",
+            frozenset({"list", "watch"}),
+            "OOM kills from pod status; the pods of each scale target, from an index",
+        ),
         ApiCall(
             "apps",
             "replicasets",
@@ -79,7 +84,16 @@ def _calls() -> tuple[ApiCall, ...]:
             "a pod's Deployment through its ReplicaSet, from a watch, not a call per pod",
         ),
     ]
-    return (*own, *framework, *admission, *recommender)
+    horizontal = [
+        ApiCall(
+            "apps",
+            f"{plural}/scale",
+            frozenset({"get", "patch"}),
+            "read and set the replica count of a HorizontalScaler's target",
+        )
+        for plural in ("deployments", "statefulsets", "replicasets")
+    ]
+    return (*own, *framework, *admission, *recommender, *horizontal)
 
 
 OPERATOR_API_CALLS: tuple[ApiCall, ...] = _calls()

@@ -430,7 +430,10 @@ def test_activation_threshold_governs_zero(
 
 
 def test_a_failed_metric_never_scales_to_zero() -> None:
-    scaler = spec(minReplicas=0, metrics=[per_replica("a"), per_replica("b")])
+    scaler = spec(
+        minReplicas=0,
+        metrics=[per_replica("a", activationThreshold="0"), per_replica("b")],
+    )
     memory = ScalerMemory(recommendations=(RecommendationSample(NOW - 3600, 2),), last_active=0.0)
     decision = decide_replicas(
         scaler, [PrometheusReading(0.0), FailedReading("down")], 2, memory, NOW
@@ -443,10 +446,11 @@ def test_a_failed_metric_never_scales_to_zero() -> None:
 
 
 def test_without_a_prometheus_metric_minreplicas_0_acts_as_1() -> None:
-    scaler = spec(
-        minReplicas=0,
-        metrics=[{"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 50}}],
-    )
+    cpu = [{"type": "Resource", "resource": {"name": "cpu", "targetAverageUtilization": 50}}]
+    with pytest.raises(ValueError, match="activationThreshold"):
+        spec(minReplicas=0, metrics=cpu)
+    # Validation refuses such a spec; should one get through anyway, it never idles.
+    scaler = spec(metrics=cpu).model_copy(update={"min_replicas": 0})
     decision = decide_replicas(scaler, [cpu_pods(3, 1)], 3, settled(3), NOW)
     assert decision.desired_replicas == 1
 
