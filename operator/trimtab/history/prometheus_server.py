@@ -30,7 +30,8 @@ from typing import Self
 DEFAULT_MAX_BLOCK_DURATION = "168h"
 DEFAULT_RETENTION = "30d"
 _CONFIG = """\
-# Written by trimtab.history.prometheus_server: serves backfilled history, scrapes nothing.
+# Written by trimtab.history.prometheus_server: serves backfilled history and scrapes only
+# the targets a test names.
 global:
   scrape_interval: 1m
   evaluation_interval: 1m
@@ -125,7 +126,13 @@ class PrometheusServer:
         binary: str | None = None,
         ready_timeout_s: float = 60.0,
         extra_args: Sequence[str] = (),
+        scrape_targets: Sequence[str] = (),
+        scrape_interval_s: float = 1.0,
     ) -> None:
+        """`scrape_targets` (host:port, serving /metrics) are scraped every
+        `scrape_interval_s`, for tests that change a metric while they run."""
+        self.scrape_targets = tuple(scrape_targets)
+        self.scrape_interval_s = scrape_interval_s
         self.tsdb_dir = Path(tsdb_dir) if tsdb_dir is not None else None
         self._workdir = Path(workdir) if workdir is not None else None
         self._owns_workdir = workdir is None
@@ -175,7 +182,7 @@ class PrometheusServer:
         else:
             data.mkdir()
         config = self._workdir / "prometheus.yml"
-        config.write_text(_CONFIG, encoding="utf-8")
+        config.write_text(self._config(), encoding="utf-8")
 
         attempts = 1 if self._requested_port is not None else _PORT_ATTEMPTS
         for attempt in range(attempts):
@@ -194,6 +201,18 @@ class PrometheusServer:
         raise PrometheusStartError(
             f"Prometheus on 127.0.0.1:{port} did not become ready ({outcome}); "
             f"its log ends with:\n{log}"
+        )
+
+    def _config(self) -> str:
+        if not self.scrape_targets:
+            return _CONFIG
+        targets = ", ".join(f'"{target}"' for target in self.scrape_targets)
+        return (
+            f"{_CONFIG}scrape_configs:\n"
+            f"  - job_name: targets\n"
+            f"    scrape_interval: {self.scrape_interval_s:g}s\n"
+            f"    static_configs:\n"
+            f"      - targets: [{targets}]\n"
         )
 
     def _spawn(self, binary: str, config: Path, data: Path) -> None:
