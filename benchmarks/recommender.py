@@ -6,7 +6,9 @@
 (a) The pure core folds 10,000 containers x 8 days of 1-minute CPU samples and memory working
     sets (as memory peaks per 24 h interval) with the `vpa` strategy's state, one day of all
     containers at a time (the shape of a range-query answer; one chunk is held at a time), then
-    recommends for every container. The same chunks go through the `percentile` strategy. A
+    recommends for every container. The same chunks go through the `percentile` strategy and
+    the `adaptive` one, whose extra cost over `vpa` (scoring its model family every interval
+    for every container) is reported as a ratio and in seconds. A
     pure-Python histogram that folds one sample at a time in VPA's bucket layout (it lives here
     only, as the baseline) runs on a few containers in the same run, for the speed ratio.
 (b) End to end: 1,000 containers (100 workloads x 5 pods x 2 containers in 4 namespaces) x 14
@@ -239,12 +241,17 @@ def reference_worker(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def core_part(size: CoreSize, runs: int) -> dict[str, Any]:
-    """Run the core workers `runs` times each (vpa, percentile, the baseline)."""
-    found: dict[str, list[dict[str, Any]]] = {"vpa": [], "percentile": [], "reference": []}
+    """Run the core workers `runs` times each (vpa, percentile, adaptive, the baseline)."""
+    found: dict[str, list[dict[str, Any]]] = {
+        "vpa": [],
+        "percentile": [],
+        "adaptive": [],
+        "reference": [],
+    }
     params = {"size": asdict(size)}
     for run in range(runs):
         progress(f"core run {run + 1}/{runs}")
-        for strategy in ("vpa", "percentile"):
+        for strategy in ("vpa", "percentile", "adaptive"):
             found[strategy].append(run_worker(SCRIPT, "core", {**params, "strategy": strategy}))
         found["reference"].append(run_worker(SCRIPT, "reference", params))
     return found
@@ -252,6 +259,7 @@ def core_part(size: CoreSize, runs: int) -> dict[str, Any]:
 
 def core_figures(size: CoreSize, found: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     vpa, percentile, reference = found["vpa"], found["percentile"], found["reference"]
+    adaptive = found["adaptive"]
     for run in vpa:
         run["samples_per_s"] = (run["cpu_samples"] + run["memory_samples"]) / run["fold_s"]
         run["cpu_samples_per_s"] = run["cpu_samples"] / run["cpu_fold_s"]
@@ -268,9 +276,19 @@ def core_figures(size: CoreSize, found: dict[str, list[dict[str, Any]]]) -> dict
         "percentile_fold_s": Stat.over(percentile, "fold_s"),
         "percentile_peak_rss_mib": Stat.over(percentile, "peak_rss_mib"),
         "percentile_recommend_s": Stat.over(percentile, "recommend_s"),
+        "adaptive_fold_s": Stat.over(adaptive, "fold_s"),
+        "adaptive_cpu_fold_s": Stat.over(adaptive, "cpu_fold_s"),
+        "adaptive_memory_fold_s": Stat.over(adaptive, "memory_fold_s"),
+        "adaptive_peak_rss_mib": Stat.over(adaptive, "peak_rss_mib"),
+        "adaptive_recommend_s": Stat.over(adaptive, "recommend_s"),
         "reference_samples_per_s": Stat.over(reference, "samples_per_s"),
     }
     ratio = figures["cpu_samples_per_s"].median / figures["reference_samples_per_s"].median
+    extra = {
+        "ratio": figures["adaptive_fold_s"].median / figures["fold_s"].median,
+        "seconds": figures["adaptive_fold_s"].median - figures["fold_s"].median,
+        "rss_mib": figures["adaptive_peak_rss_mib"].median - figures["peak_rss_mib"].median,
+    }
     return {
         "size": asdict(size),
         "samples": vpa[0]["cpu_samples"] + vpa[0]["memory_samples"],
@@ -278,6 +296,7 @@ def core_figures(size: CoreSize, found: dict[str, list[dict[str, Any]]]) -> dict
         "reference_samples": reference[0]["samples"],
         "reference_max_share_difference": max(r["max_share_difference"] for r in reference),
         "speed_ratio": ratio,
+        "adaptive_extra": extra,
         "figures": figures,
         "runs": found,
     }
@@ -285,6 +304,7 @@ def core_figures(size: CoreSize, found: dict[str, list[dict[str, Any]]]) -> dict
 
 def core_rows(core: dict[str, Any]) -> list[Row]:
     size, figures = CoreSize(**core["size"]), core["figures"]
+    extra = core["adaptive_extra"]
     fold, rss = figures["fold_s"].median, figures["peak_rss_mib"].median
     wall_target = f"<= {CORE_WALL_TARGET_S:g} s"
     wall_verdict = verdict(fold, CORE_WALL_TARGET_S)
@@ -304,6 +324,13 @@ def core_rows(core: dict[str, Any]) -> list[Row]:
         stat_row("  percentile fold wall", figures["percentile_fold_s"], "s"),
         stat_row("  percentile peak RSS", figures["percentile_peak_rss_mib"], "MiB"),
         stat_row("  percentile recommend", figures["percentile_recommend_s"], "s"),
+        stat_row("  adaptive fold wall", figures["adaptive_fold_s"], "s"),
+        stat_row("    CPU models", figures["adaptive_cpu_fold_s"], "s"),
+        stat_row("    memory models", figures["adaptive_memory_fold_s"], "s"),
+        stat_row("  adaptive peak RSS", figures["adaptive_peak_rss_mib"], "MiB"),
+        stat_row("  adaptive recommend", figures["adaptive_recommend_s"], "s"),
+        Row("  adaptive extra cost over vpa", f"{extra['ratio']:.1f}x",
+            note=f"fold +{extra['seconds']:.2f} s, peak RSS {extra['rss_mib']:+.0f} MiB"),
         stat_row("  vpa CPU fold", figures["cpu_samples_per_s"], "/s"),
         stat_row("  pure-Python per-sample CPU fold", figures["reference_samples_per_s"], "/s",
                  note=f"{size.reference_containers} containers x {size.days:g} days"),
@@ -702,6 +729,10 @@ def summary(core: dict[str, Any], e2e: dict[str, Any] | None, runs: int) -> dict
         "core_peak_rss_mib": figures["peak_rss_mib"].median,
         "recommend_s": figures["recommend_s"].median,
         "percentile_fold_s": figures["percentile_fold_s"].median,
+        "adaptive_fold_s": figures["adaptive_fold_s"].median,
+        "adaptive_extra_ratio": core["adaptive_extra"]["ratio"],
+        "adaptive_extra_s": core["adaptive_extra"]["seconds"],
+        "adaptive_peak_rss_mib": figures["adaptive_peak_rss_mib"].median,
         "reference_samples_per_s": figures["reference_samples_per_s"].median,
         "speed_ratio": core["speed_ratio"],
         "e2e_wall_s": None,

@@ -10,5 +10,6 @@ layout and the bucket-end percentile rule), ``grouping`` (per-group minimum and 
 sort), ``codec`` (the checkpoint byte format), ``histogram`` (decaying histograms), ``peaks``
 (memory peaks per aggregation interval), ``window`` (non-decaying sliding-window histograms),
 ``estimators`` (margin, confidence, floors, OOM bump, rounding, caps), ``states`` and
-``strategies`` (the ``vpa`` and ``percentile`` strategies behind one interface).
+``strategies`` (the ``vpa`` and ``percentile`` strategies behind one interface), and
+``adaptive`` (a package: per container, the cheapest of a family of moving-window models).
 """

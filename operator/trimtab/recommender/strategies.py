@@ -15,6 +15,8 @@ and writes status does not need to know which one it holds:
   confidence widening: the window is what it is. Floors, rounding and caps as for ``vpa``.
   Samples are pooled across a workload's pods, as VPA does; KRR takes the largest per-pod
   value, which can only be higher.
+* ``adaptive``: per container, the cheapest of a family of moving-window models, scored on the
+  container's own history (see ``adaptive``, which builds on this module).
 """
 
 from __future__ import annotations
@@ -130,7 +132,8 @@ class Shared:
         return Finishing(floor, self.cpu_step, self.memory_step, context.caps)
 
 
-def _context(state: UsageState, context: ContainerContext | None) -> ContainerContext:
+def resolve_context(state: UsageState, context: ContainerContext | None) -> ContainerContext:
+    """``context``, or one container per pod without caps; it must cover every row."""
     resolved = ContainerContext.single(state.containers) if context is None else context
     if resolved.containers_per_pod.size != state.containers:
         raise ValueError("the context must describe every container of the state")
@@ -179,7 +182,7 @@ class VpaStrategy:
         days = confidence(state.cpu.history_span(), state.cpu.sample_count)
         lower = with_confidence(lower, days, *LOWER_CONFIDENCE)
         upper = with_confidence(upper, days, *UPPER_CONFIDENCE)
-        finishing = self.shared.finishing(_context(state, context))
+        finishing = self.shared.finishing(resolve_context(state, context))
         return finishing.finish(
             target, lower, upper, state.cpu.history_span(), state.cpu.sample_count
         )
@@ -220,7 +223,7 @@ class PercentileStrategy:
         lower = with_margin(Resources(cpu[0], lowest), *margins)
         target = with_margin(Resources(cpu[1], highest), *margins)
         upper = with_margin(Resources(cpu[2], highest), *margins)
-        finishing = self.shared.finishing(_context(state, context))
+        finishing = self.shared.finishing(resolve_context(state, context))
         return finishing.finish(
             target, lower, upper, state.cpu.history_span(), state.cpu.sample_count
         )
@@ -228,6 +231,11 @@ class PercentileStrategy:
 
 def strategy_for(profile: RecommenderProfileSpec) -> Strategy:
     """The strategy a profile asks for, with its percentiles, margins, decay and floors."""
+    if profile.strategy == StrategyName.ADAPTIVE:
+        # Imported here: the adaptive package builds on Shared and ContainerContext above.
+        from trimtab.recommender.adaptive import adaptive_strategy
+
+        return adaptive_strategy(profile)
     shared = Shared.of(profile)
     cpu, memory = Percentiles.of(profile.cpu), Percentiles.of(profile.memory)
     if profile.strategy == StrategyName.PERCENTILE:
