@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from trimtab import __version__, recommend_command
+from trimtab import __version__, backtest_command, recommend_command
 from trimtab.settings import Settings
 
 
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     recommend_command.add_parser(commands)
+    backtest_command.add_parser(commands)
     commands.add_parser("version", help="print the version")
     return parser
 
@@ -112,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "recommend":
         return recommend_command.run(args)
+    if args.command == "backtest":
+        return backtest_command.run(args)
     if args.command == "crds":
         from trimtab.crdfiles import check_crds, write_crds
 
