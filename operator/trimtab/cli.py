@@ -1,4 +1,5 @@
-"""The `trimtab` command: run the operator, generate CRDs, recommend offline, print the version."""
+"""The `trimtab` command: run the operator, generate CRDs, recommend and backtest offline, print
+the version."""
 
 from __future__ import annotations
 
