@@ -29,7 +29,7 @@ from trimtab.metrics.promql import Selection
 from trimtab.metrics.usage import UsageReader
 from trimtab.quality.replay import ReplayConfig
 from trimtab.quality.scores import Scores
-from trimtab.recommend_command import load_profile
+from trimtab.recommend_command import add_source_arguments, load_profile
 from trimtab.recommender.backtest import NotEnoughHistoryError, ProfileResult, backtest
 from trimtab.recommender.offline import NothingMatchedError
 
@@ -45,23 +45,7 @@ def add_parser(commands: Any) -> None:
         "operator would have applied it, and score slack, OOM kills, CPU shortfall and request "
         "changes. Without --profile: the vpa, percentile and adaptive strategies' defaults.",
     )
-    parser.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus URL")
-    parser.add_argument(
-        "-n",
-        "--namespace",
-        dest="namespaces",
-        action="append",
-        required=True,
-        metavar="NS",
-        help="namespace to replay (repeatable)",
-    )
-    parser.add_argument(
-        "-l",
-        "--selector",
-        default="",
-        metavar="MATCHERS",
-        help='PromQL label matchers on the usage series, e.g. pod=~"web-.*"',
-    )
+    add_source_arguments(parser, "namespace to replay (repeatable)")
     parser.add_argument(
         "--profile",
         dest="profiles",

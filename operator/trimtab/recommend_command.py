@@ -38,23 +38,7 @@ def add_parser(commands: Any) -> None:
         description="Compute CPU and memory recommendations for every workload container of "
         "the selected namespaces from their Prometheus history, beside the current requests.",
     )
-    parser.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus URL")
-    parser.add_argument(
-        "-n",
-        "--namespace",
-        dest="namespaces",
-        action="append",
-        required=True,
-        metavar="NS",
-        help="namespace to report on (repeatable)",
-    )
-    parser.add_argument(
-        "-l",
-        "--selector",
-        default="",
-        metavar="MATCHERS",
-        help='PromQL label matchers on the usage series, e.g. pod=~"web-.*"',
-    )
+    add_source_arguments(parser, "namespace to report on (repeatable)")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -79,6 +63,27 @@ def add_parser(commands: Any) -> None:
         "--insecure-skip-verify",
         action="store_true",
         help="do not verify the Prometheus certificate",
+    )
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, namespace_help: str) -> None:
+    """Where the history comes from: Prometheus, namespaces and label matchers."""
+    parser.add_argument("--prometheus", required=True, metavar="URL", help="Prometheus URL")
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        dest="namespaces",
+        action="append",
+        required=True,
+        metavar="NS",
+        help=namespace_help,
+    )
+    parser.add_argument(
+        "-l",
+        "--selector",
+        default="",
+        metavar="MATCHERS",
+        help='PromQL label matchers on the usage series, e.g. pod=~"web-.*"',
     )
 
 
