@@ -22,8 +22,8 @@ puts little weight (12.5 % beyond three days), so it is read as the mean rate of
 step, and each such value is spread over the step's minutes (same value, one sample per
 minute): the state sees one sample per minute throughout, so sample counts, confidence and
 weights are those of a full-resolution read, and only the spread of CPU within 5 minutes of
-the older days is lost. Memory peaks stay exact: `max_over_time` keeps each step's peak,
-folded once at the step's end.
+the older days is lost. Memory is read as 5-minute peaks over the whole read (the memory
+histogram keeps only peaks, and `max_over_time` keeps each step's peak exactly).
 
 Garbage (NaN, infinities, negative values, series without namespace/pod labels, cAdvisor's
 pod-level series) is dropped and counted in `UsageBatch.dropped`; the caller logs one line.
@@ -114,7 +114,7 @@ class Spread:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         times = (stamps[:, None] - self.offsets[None, :]).ravel()
         index, values = np.repeat(index, self.factor), np.repeat(values, self.factor)
-        if times.size and times[0] < self.not_before:  # only the read's first step reaches back
+        if times.size and times.min() < self.not_before:  # only the read's first step can
             keep = times >= self.not_before
             return index[keep], times[keep], values[keep]
         return index, times, values

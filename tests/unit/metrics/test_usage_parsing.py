@@ -51,6 +51,7 @@ from trimtab.metrics.chunking import (
 )
 from trimtab.metrics.client import parse_matrix, parse_matrix_text, parse_vector
 from trimtab.metrics.owners import OwnerMap, Workload
+from trimtab.metrics.usage import Spread
 
 DAY = 86_400.0
 T0 = 1_700_006_400.0  # a multiple of 3600
@@ -951,6 +952,18 @@ def test_the_older_part_of_a_long_read_comes_at_the_coarse_step_spread_over_its_
     peaks = [memory[max(end - 4, 0) : end + 1].max() for end in ends]
     np.testing.assert_array_equal(batch.memory.values, peaks)
     np.testing.assert_array_equal(batch.memory.timestamps, T0 + 60 * np.array(ends))
+
+
+def test_spread_samples_never_reach_before_the_read_whatever_series_comes_first() -> None:
+    spread = Spread(300.0, 60.0, not_before=T0)
+    # The first series starts a step later than the second, whose first step reaches back.
+    index, times, values = spread.apply(
+        np.array([0, 1, 1]), np.array([T0 + 300.0, T0, T0 + 300.0]), np.array([1.0, 2.0, 3.0])
+    )
+
+    assert times.min() == T0
+    assert index.tolist() == [0] * 5 + [1] + [1] * 5
+    assert values.tolist() == [1.0] * 5 + [2.0] + [3.0] * 5
 
 
 def test_short_reads_and_a_disabled_split_read_everything_at_full_resolution() -> None:
