@@ -305,8 +305,6 @@ class PrometheusClient:
                     url, reason, query=query, status=status, error_type=error_type
                 ) from None
             raise MetricsUnavailable(url, reason) from None
-        except MetricsUnavailable:
-            raise
         except _TokenFileError as error:
             raise MetricsUnavailable(url, str(error)) from None
         except requests.exceptions.JSONDecodeError:
