@@ -83,6 +83,8 @@ BUILTIN_KINDS = (
     Kind("", "v1", "Event", "events", namespaced=True, subresources=()),
     Kind("apps", "v1", "Deployment", "deployments", True, ("status", "scale")),
     Kind("apps", "v1", "ReplicaSet", "replicasets", True, ("status", "scale")),
+    Kind("", "v1", "Secret", "secrets", namespaced=True, subresources=()),
+    Kind("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),
 )
 
 

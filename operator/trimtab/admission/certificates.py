@@ -62,3 +62,18 @@ def _san(host: str) -> x509.GeneralName:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
+
+
+RENEW_BEFORE = datetime.timedelta(days=30)
+"""A kept certificate this close to its end is replaced."""
+
+
+def still_usable(pem: ServingCertificate, hostnames: Sequence[str]) -> bool:
+    """Whether a kept certificate names every host and has more than RENEW_BEFORE to run."""
+    try:
+        loaded = x509.load_pem_x509_certificate(pem.certificate)
+        names = loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    remaining = loaded.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+    return remaining > RENEW_BEFORE and all(_san(host) in names for host in hostnames)

@@ -93,7 +93,34 @@ def _calls() -> tuple[ApiCall, ...]:
         )
         for plural in ("deployments", "statefulsets", "replicasets")
     ]
-    return (*own, *framework, *admission, *recommender, *horizontal)
+    updater = [
+        ApiCall(
+            "",
+            "pods/eviction",
+            frozenset({"create"}),
+            "evict pods through the Eviction API, so PodDisruptionBudgets hold",
+        ),
+        ApiCall("", "pods/resize", frozenset({"patch"}), "resize pods in place"),
+        ApiCall("", "nodes", frozenset({"list", "watch"}), "cap requests to the largest node"),
+        ApiCall(
+            "autoscaling",
+            "horizontalpodautoscalers",
+            frozenset({"list", "watch"}),
+            "leave CPU alone where an HPA scales the same workload on CPU",
+        ),
+    ]
+    return (*own, *framework, *admission, *recommender, *horizontal, *updater)
 
 
 OPERATOR_API_CALLS: tuple[ApiCall, ...] = _calls()
+"""Cluster-wide calls (the ClusterRole)."""
+
+OPERATOR_NAMESPACE_CALLS: tuple[ApiCall, ...] = (
+    ApiCall(
+        "",
+        "secrets",
+        frozenset({"get", "create", "patch"}),
+        "the webhook's self-signed certificate, shared by the replicas",
+    ),
+)
+"""Calls in the operator's own namespace only (a Role there, not the ClusterRole)."""

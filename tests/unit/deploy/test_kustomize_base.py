@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from trimtab.kube.permissions import OPERATOR_API_CALLS
+from trimtab.kube.permissions import OPERATOR_API_CALLS, OPERATOR_NAMESPACE_CALLS
+from trimtab.settings import Settings
 
 ROOT = Path(__file__).parents[3]
 DEPLOY = ROOT / "deploy"
@@ -64,6 +65,21 @@ def test_cluster_role_grants_exactly_the_calls_the_operator_makes(
     assert granted - needed_grants() == set(), "grants no call needs (add the call or drop it)"
 
 
+def test_namespace_role_grants_exactly_the_calls_in_the_operator_namespace(
+    objects: list[dict[str, Any]],
+) -> None:
+    role = _one(objects, "Role")
+    needed = {(c.group, c.resource, verb) for c in OPERATOR_NAMESPACE_CALLS for verb in c.verbs}
+    assert grants_of_role(role) == needed
+    assert role["metadata"]["namespace"] == _one(objects, "ServiceAccount")["metadata"]["namespace"]
+    binding = _one(objects, "RoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+
+
 def test_cluster_role_has_no_wildcards(objects: list[dict[str, Any]]) -> None:
     for group, resource, verb in grants_of_role(_one(objects, "ClusterRole")):
         assert "*" not in (group, resource, verb)
@@ -109,3 +125,35 @@ def test_dockerfile_runs_trimtab_as_non_root() -> None:
     assert "USER 10001" in text
     assert 'ENTRYPOINT ["trimtab"]' in text
     assert 'CMD ["run"]' in text
+
+
+def test_cert_manager_overlay_serves_the_certificate_it_issues(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """deploy/cert-manager: the Secret cert-manager writes is the one the operator reads."""
+    overlay = DEPLOY / "cert-manager"
+    kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+    assert ".." in kustomization["resources"]
+    issued = [
+        doc
+        for doc in yaml.safe_load_all((overlay / "certificate.yaml").read_text())
+        if doc["kind"] == "Certificate" and not doc["spec"].get("isCA")
+    ]
+    (certificate,) = issued
+    service = next(doc for doc in yaml.safe_load_all((DEPLOY / "service.yaml").read_text()) if doc)
+    namespace, name = Settings().webhook_service.split("/")
+    assert (service["metadata"]["namespace"], service["metadata"]["name"]) == (namespace, name)
+    assert f"{name}.{namespace}.svc" in certificate["spec"]["dnsNames"]
+
+    patch = yaml.safe_load((overlay / "deployment-patch.yaml").read_text())
+    pod = patch["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    for item in container["env"]:
+        monkeypatch.setenv(item["name"], item["value"])
+    folder = Settings().webhook_cert_dir
+    assert folder is not None, "the overlay does not set the operator's certificate folder"
+    (mount,) = container["volumeMounts"]
+    assert mount["mountPath"] == folder
+    (volume,) = pod["volumes"]
+    assert volume["name"] == mount["name"]
+    assert volume["secret"]["secretName"] == certificate["spec"]["secretName"]
