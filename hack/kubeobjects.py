@@ -54,10 +54,21 @@ def deployment(
     }
 
 
-def pod_disruption_budget(name: str, namespace: str, min_available: int) -> dict[str, Any]:
+def pod_disruption_budget(
+    name: str,
+    namespace: str,
+    min_available: int | None = None,
+    max_unavailable: int | None = None,
+) -> dict[str, Any]:
+    """A PDB over the pods labelled app=name; give exactly one of the two limits."""
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": name}}}
+    if min_available is not None:
+        spec["minAvailable"] = min_available
+    if max_unavailable is not None:
+        spec["maxUnavailable"] = max_unavailable
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"minAvailable": min_available, "selector": {"matchLabels": {"app": name}}},
+        "spec": spec,
     }

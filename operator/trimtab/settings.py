@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     horizontal_forecast_interval_s: float = Field(default=300.0, gt=0)
     """How often predictive mode reads a metric's history and forecasts it again; between
     times each sync reuses the last forecast."""
+    updater_enabled: bool = True
+    """Apply recommendations to running pods of VerticalScalers in Recreate or
+    InPlaceOrRecreate mode (evict or resize them)."""
+    updater_interval_s: float = Field(default=60.0, gt=0)
+    """How often each VerticalScaler's pods are compared with its recommendation."""
+    updater_max_updates_per_minute: float = Field(default=60.0, gt=0)
+    """Evictions and resizes per minute across the whole cluster (each VerticalScaler also has
+    its own `maxUpdatesPerMinute`)."""
     operator_namespace: str = "trimtab-system"
     """The namespace the operator runs in; the webhook never acts on pods there."""
     kubeconfig: str | None = None
@@ -78,6 +86,10 @@ class Settings(BaseSettings):
     webhook_cert_dir: str | None = None
     """Folder holding tls.crt, tls.key and ca.crt (e.g. a cert-manager Secret); a self-signed
     certificate is made at start-up when unset."""
+    webhook_cert_secret: str | None = "trimtab-webhook-cert"
+    """Secret in the operator's namespace that keeps the self-signed certificate, so every
+    replica serves the same one (made by the first replica to start, renewed 30 days before
+    it ends); `null` makes a certificate per process. Unused when webhookCertDir is set."""
     webhook_configuration: str = "trimtab.dev"
     """Name of the MutatingWebhookConfiguration the operator writes."""
     webhook_timeout_seconds: int = Field(default=5, ge=1, le=30)

@@ -45,6 +45,13 @@ class UpdatePolicy(ApiModel):
     """Share of the replicas that may be updating at once (at least one pod)."""
     dry_run: bool = False
     """Log and emit Events for what would be done, and do nothing else."""
+    max_updates_per_minute: float = Field(default=10.0, gt=0, le=1000)
+    """Evictions and resizes per minute for this workload (a burst of at most as many); the
+    operator's global limit applies as well."""
+    allow_cpu_with_horizontal_scaling: bool = False
+    """Update CPU requests even when a HorizontalScaler or HorizontalPodAutoscaler scales the
+    same workload on CPU utilisation. Off by default: the two would chase each other, since
+    utilisation is measured against the request this scaler changes."""
 
 
 class ContainerPolicy(ApiModel):
@@ -136,3 +143,5 @@ class VerticalScalerStatus(StatusBase):
     """Pods evicted to apply recommendations."""
     resizes: int = Field(default=0, ge=0)
     """Pods resized in place."""
+    pods_to_update: int | None = Field(default=None, ge=0)
+    """Pods whose requests are off the recommendation, at the updater's last pass."""

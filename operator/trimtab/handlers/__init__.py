@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import kopf
 
-from trimtab.handlers import admission, horizontal, lifecycle, ooms, recommender, validity
+from trimtab.handlers import (
+    admission,
+    horizontal,
+    lifecycle,
+    ooms,
+    recommender,
+    updater,
+    validity,
+    vertical,
+    workloads,
+)
 from trimtab.settings import Settings
 
 
@@ -17,7 +27,10 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     lifecycle.register(registry, settings)
     validity.register(registry)
     admission.register(registry, settings)
+    workloads.register(registry, settings)
     recommender.register(registry, settings)
+    updater.register(registry, settings)
+    vertical.register(registry, settings)
     ooms.register(registry, settings)
     horizontal.register(registry, settings)
 

@@ -11,19 +11,9 @@ from trimtab.settings import Settings
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
-    """Index ReplicaSets by their controller and follow pods that were OOM-killed."""
+    """Follow pods that were OOM-killed (their Deployment comes from ``owners``' index)."""
     if not settings.recommender_enabled:
         return
-
-    @kopf.index("apps", "v1", "replicasets", id="replicaset_owners", registry=registry)
-    def replicaset_owners(
-        namespace: str | None, name: str, meta: kopf.Meta, **_: Any
-    ) -> dict[tuple[str, str], tuple[str, str]] | None:
-        # Kept by the watch, so resolving a pod's Deployment costs no API call.
-        for ref in meta.get("ownerReferences") or []:
-            if ref.get("controller"):
-                return {(namespace or "", name): (ref["kind"], ref["name"])}
-        return None
 
     @kopf.on.event(
         "v1", "pods", id="oom-kills", registry=registry, when=lambda body, **_: has_oom_kill(body)
@@ -39,4 +29,4 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         for event in oom_events_from_pod(body, owner):
             memo.recommender.record_oom(event)
 
-    del replicaset_owners, record_oom_kills
+    del record_oom_kills

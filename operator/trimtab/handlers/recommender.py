@@ -1,16 +1,16 @@
-"""The recommender: a timer per VerticalScaler refreshes its recommendation in status."""
+"""The recommender: its service, profile index and clean-up, and the step that refreshes a
+VerticalScaler's recommendation (run by the VerticalScaler timer in ``vertical.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from trimtab.api import GROUP, VERSION, kind_info
 from trimtab.api.vertical import VerticalScalerSpec
-from trimtab.conditions import make_condition, merge_conditions
+from trimtab.conditions import make_condition
 from trimtab.kube.checkpoints import ConfigMapCheckpoints
 from trimtab.kube.client import api_client
 from trimtab.metrics.client import PrometheusClient
@@ -19,13 +19,12 @@ from trimtab.recommender.profiles import DEFAULT_PROFILE, resolve_profile
 from trimtab.recommender.service import RecommenderService, ScalerRef
 from trimtab.recommender.status import significant_moves
 from trimtab.settings import Settings
-from trimtab.validation import validate_spec
 
 VERTICAL_SCALER = kind_info("VerticalScaler")
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
-    """Register the recommender's start-up, profile index, timer and clean-up."""
+    """Register the recommender's start-up, profile index and clean-up."""
     if not settings.recommender_enabled:
         return
 
@@ -49,58 +48,6 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     @kopf.index(GROUP, VERSION, "recommenderprofiles", id="recommender_profiles", registry=registry)
     def recommender_profiles(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
         return {name: body.get("spec")}
-
-    @kopf.timer(
-        GROUP,
-        VERSION,
-        VERTICAL_SCALER.plural,
-        id="recommend",
-        registry=registry,
-        interval=settings.recommender_interval_s,
-    )
-    async def recommend(
-        body: kopf.Body,
-        name: str,
-        namespace: str | None,
-        uid: str,
-        status: kopf.Status,
-        patch: kopf.Patch,
-        memo: kopf.Memo,
-        **kwargs: Any,
-    ) -> None:
-        # kopf passes each index by its function's name; typed here, not in the signature,
-        # because kopf's handler protocol knows nothing of this project's indexes.
-        index: kopf.Index[str, Any] = kwargs["recommender_profiles"]
-        if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
-            # The validity handler records this generation first. Both write the conditions
-            # list, and a merge patch replaces lists: going second, from a status that already
-            # holds its conditions, keeps both.
-            return
-        verdict = validate_spec(VERTICAL_SCALER, body.get("spec"))
-        if not isinstance(verdict.spec, VerticalScalerSpec):
-            return  # the validity handler reports it
-        spec = verdict.spec
-        profiles = {key: next(iter(store), None) for key, store in index.items()}
-        profile, problem = resolve_profile(spec.profile, profiles)
-        now = _now()
-        if profile is None:
-            condition = make_condition(
-                "RecommendationProvided", "False", "ProfileUnusable", problem, now
-            )
-            patch.status["conditions"] = merge_conditions(status.get("conditions"), [condition])
-            return
-        ref = ScalerRef(namespace or "", name, uid, spec.target_ref.kind, spec.target_ref.name)
-        outcome = await asyncio.to_thread(memo.recommender.recommend, ref, spec, profile)
-        if outcome.recommendations:
-            patch.status["recommendations"] = outcome.recommendations
-            moves = significant_moves(status.get("recommendations") or [], outcome.recommendations)
-            if moves:
-                kopf.info(body, reason="RecommendationChanged", message="; ".join(moves))
-        updates = [
-            make_condition(t, state, reason, message, now)
-            for t, state, reason, message in outcome.conditions
-        ]
-        patch.status["conditions"] = merge_conditions(status.get("conditions"), updates)
 
     @kopf.index(GROUP, VERSION, VERTICAL_SCALER.plural, id="scalers_by_profile", registry=registry)
     def scalers_by_profile(
@@ -127,9 +74,39 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     def forget(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
         memo.recommender.forget(namespace or "", name)
 
-    del start_recommender, save_checkpoints, recommender_profiles, recommend
+    del start_recommender, save_checkpoints, recommender_profiles
     del scalers_by_profile, record_users, forget
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+async def recommend_step(
+    body: kopf.Body,
+    spec: VerticalScalerSpec,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    profiles_index: kopf.Index[str, Any],
+    now: str,
+) -> list[dict[str, Any]]:
+    """Refresh one VerticalScaler's recommendation in ``patch``; returns its conditions."""
+    profiles = {key: next(iter(store), None) for key, store in profiles_index.items()}
+    profile, problem = resolve_profile(spec.profile, profiles)
+    if profile is None:
+        return [make_condition("RecommendationProvided", "False", "ProfileUnusable", problem, now)]
+    meta = body.get("metadata", {})
+    ref = ScalerRef(
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+        meta.get("uid", ""),
+        spec.target_ref.kind,
+        spec.target_ref.name,
+    )
+    outcome = await asyncio.to_thread(memo.recommender.recommend, ref, spec, profile)
+    if outcome.recommendations:
+        patch.status["recommendations"] = outcome.recommendations
+        moves = significant_moves(status.get("recommendations") or [], outcome.recommendations)
+        if moves:
+            kopf.info(body, reason="RecommendationChanged", message="; ".join(moves))
+    return [
+        make_condition(t, state, reason, message, now)
+        for t, state, reason, message in outcome.conditions
+    ]
