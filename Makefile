@@ -9,7 +9,8 @@ PURE_CORE := operator/trimtab/quantity.py operator/trimtab/durations.py \
 	operator/trimtab/conditions.py operator/trimtab/validation.py operator/trimtab/api \
 	operator/trimtab/history/generator.py operator/trimtab/history/openmetrics.py \
 	operator/trimtab/recommender operator/trimtab/horizontal operator/trimtab/quality \
-	$(filter-out %/service.py,$(wildcard operator/trimtab/updater/*.py)) operator/trimtab/admission
+	$(filter-out %/service.py,$(wildcard operator/trimtab/updater/*.py)) operator/trimtab/admission \
+	$(filter-out %/service.py %/nodeclaims.py %/providers.py,$(wildcard operator/trimtab/provisioner/*.py))
 
 .PHONY: help venv lint fmt crds prometheus cluster-binaries demo-down test test-e2e test-unit test-component test-integration bench demo clean
 

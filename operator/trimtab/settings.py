@@ -68,6 +68,16 @@ class Settings(BaseSettings):
     updater_max_updates_per_minute: float = Field(default=60.0, gt=0)
     """Evictions and resizes per minute across the whole cluster (each VerticalScaler also has
     its own `maxUpdatesPerMinute`)."""
+    provisioner_enabled: bool = True
+    """Buy nodes for unschedulable pods as NodePools allow, and give back empty ones (nothing
+    happens without a NodePool)."""
+    provisioner_batch_idle_s: float = Field(default=1.0, gt=0)
+    """A batch of unschedulable pods closes after this long without a new one..."""
+    provisioner_batch_max_s: float = Field(default=10.0, gt=0)
+    """...or after this long at most."""
+    cluster_name: str = Field(default="trimtab", min_length=1, max_length=63)
+    """Tags every cloud resource Trimtab creates, so that instances of this cluster are told
+    apart from others' (garbage collection only ever touches its own)."""
     operator_namespace: str = "trimtab-system"
     """The namespace the operator runs in; the webhook never acts on pods there."""
     kubeconfig: str | None = None

@@ -84,6 +84,7 @@ BUILTIN_KINDS = (
     Kind("apps", "v1", "Deployment", "deployments", True, ("status", "scale")),
     Kind("apps", "v1", "ReplicaSet", "replicasets", True, ("status", "scale")),
     Kind("", "v1", "Secret", "secrets", namespaced=True, subresources=()),
+    Kind("apps", "v1", "DaemonSet", "daemonsets", True),
     Kind("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),
 )
 

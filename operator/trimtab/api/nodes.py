@@ -144,8 +144,8 @@ class NodeClaimSpec(ApiModel):
 class NodeClaimStatus(StatusBase):
     """What the operator reports for a NodeClaim."""
 
-    provider_id: str | None = None
-    """The cloud's id of the instance."""
+    provider_id: str | None = Field(default=None, alias="providerID")
+    """The cloud's id of the instance (the Node's spec.providerID)."""
     node_name: str | None = None
     """The Node that registered for this claim."""
     instance_type: str | None = None

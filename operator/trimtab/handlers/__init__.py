@@ -13,6 +13,7 @@ from trimtab.handlers import (
     horizontal,
     lifecycle,
     ooms,
+    provisioner,
     recommender,
     updater,
     validity,
@@ -33,6 +34,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     vertical.register(registry, settings)
     ooms.register(registry, settings)
     horizontal.register(registry, settings)
+    provisioner.register(registry, settings)
 
 
 __all__ = ["register"]

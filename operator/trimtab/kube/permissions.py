@@ -109,7 +109,27 @@ def _calls() -> tuple[ApiCall, ...]:
             "leave CPU alone where an HPA scales the same workload on CPU",
         ),
     ]
-    return (*own, *framework, *admission, *recommender, *horizontal, *updater)
+    provisioner = [
+        ApiCall(
+            "",
+            "nodes",
+            frozenset({"create", "patch", "delete"}),
+            "simulated machines are Nodes; label, untaint and cordon nodes; remove empty ones",
+        ),
+        ApiCall(
+            "apps",
+            "daemonsets",
+            frozenset({"list", "watch"}),
+            "DaemonSet pods count against a new node's room",
+        ),
+        ApiCall(
+            "trimtab.dev",
+            "nodeclaims",
+            frozenset({"create", "delete"}),
+            "one NodeClaim per machine to buy; deleted to give it back",
+        ),
+    ]
+    return (*own, *framework, *admission, *recommender, *horizontal, *updater, *provisioner)
 
 
 OPERATOR_API_CALLS: tuple[ApiCall, ...] = _calls()

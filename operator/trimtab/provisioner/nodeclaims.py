@@ -1,0 +1,282 @@
+"""The NodeClaim controller's steps: launch, register, initialise, give up, give back.
+
+Each call looks at one claim and its Node (``lifecycle.next_step``) and does the one step that
+is due through the provider and the cluster, returning the status to write and the Events to
+post. Nothing is remembered between calls: a claim whose launch was cut short by a restart is
+launched again, and the provider's idempotency (one machine per claim uid) makes that safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from trimtab.api.nodes import NodeClaimSpec
+from trimtab.cloud.provider import (
+    CloudError,
+    CloudProvider,
+    Instance,
+    InstanceNotFoundError,
+    InsufficientCapacityError,
+    LaunchRequest,
+)
+from trimtab.conditions import make_condition, merge_conditions
+from trimtab.provisioner.catalog import Catalog
+from trimtab.provisioner.claims import launch_choice, quantities
+from trimtab.provisioner.lifecycle import ClaimState, NodeState, Step, next_step
+from trimtab.provisioner.model import NODE_POOL, Taint
+
+log = logging.getLogger(__name__)
+
+NODE_CLAIM_LABEL = "trimtab.dev/nodeclaim"
+
+
+class ClaimCluster(Protocol):
+    """What the controller changes in the cluster (``kube.nodeclaims.ClaimClient``)."""
+
+    def delete_claim(self, name: str) -> bool: ...
+
+    def patch_node(self, name: str, patch: Mapping[str, Any]) -> None: ...
+
+    def delete_node(self, name: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Notice:
+    """An Event to post on the NodeClaim."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    """What one step did."""
+
+    step: Step
+    status: dict[str, Any] = field(default_factory=dict)
+    """Status fields to merge (conditions already merged in)."""
+    events: list[Notice] = field(default_factory=list)
+    out_of_capacity: tuple[tuple[str, str, str], ...] = ()
+    """Offerings that answered "insufficient capacity" (for the provisioner to skip)."""
+
+
+class ClaimService:
+    """Runs NodeClaim steps against a provider chosen by the claim's node class."""
+
+    def __init__(
+        self,
+        cluster: ClaimCluster,
+        catalog: Callable[[], Catalog],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._cluster = cluster
+        self._catalog = catalog
+        self._clock = clock
+
+    def reconcile(
+        self,
+        claim: Mapping[str, Any],
+        node: Mapping[str, Any] | None,
+        provider: CloudProvider,
+        pool_labels: Mapping[str, str],
+    ) -> ClaimOutcome:
+        """Do the claim's next step."""
+        spec = NodeClaimSpec.model_validate(claim.get("spec") or {})
+        now = self._clock()
+        step, why = next_step(_claim_state(claim), _node_state(node, spec), now)
+        if step is Step.LAUNCH:
+            return self._launch(claim, spec, provider, pool_labels)
+        # next_step asks to register or initialise only when there is a Node.
+        if step is Step.REGISTER and node is not None:
+            name = node["metadata"]["name"]
+            return self._outcome(
+                claim, step, {"nodeName": name}, ("Registered", "True", "NodeRegistered", why)
+            )
+        if step is Step.INITIALIZE and node is not None:
+            self._initialize(node, spec, claim, pool_labels)
+            return self._outcome(
+                claim,
+                step,
+                {},
+                ("Initialized", "True", "NodeInitialized", why),
+                ("Ready", "True", "NodeReady", why),
+            )
+        if step is Step.GIVE_UP:
+            self.give_back(claim, provider, node)
+            self._cluster.delete_claim(claim["metadata"]["name"])
+            return ClaimOutcome(step, events=[Notice("Warning", "GaveUp", why.capitalize())])
+        return ClaimOutcome(step)
+
+    def give_back(
+        self, claim: Mapping[str, Any], provider: CloudProvider, node: Mapping[str, Any] | None
+    ) -> None:
+        """Terminate the claim's instance and delete its Node (the claim's finalizer)."""
+        provider_id = (claim.get("status") or {}).get("providerID")
+        if provider_id:
+            with contextlib.suppress(InstanceNotFoundError):  # already gone: done
+                provider.delete(provider_id)
+        if node is not None:
+            self._cluster.delete_node(node["metadata"]["name"])
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _launch(
+        self,
+        claim: Mapping[str, Any],
+        spec: NodeClaimSpec,
+        provider: CloudProvider,
+        pool_labels: Mapping[str, str],
+    ) -> ClaimOutcome:
+        meta = claim["metadata"]
+        choice = launch_choice(spec, {**pool_labels, NODE_CLAIM_LABEL: meta["name"]})
+        catalog = self._catalog()
+        known = {t.name: t for t in catalog.types}
+        types = tuple(known[name] for name in choice.instance_types if name in known)
+        if not types:
+            why = f"none of its instance types {list(choice.instance_types)[:5]} is in the catalog"
+            return self._outcome(
+                claim, Step.LAUNCH, {}, ("Launched", "False", "NoInstanceType", why)
+            )
+        request = LaunchRequest(
+            claim_name=meta["name"],
+            claim_uid=meta.get("uid", meta["name"]),
+            pool=(meta.get("labels") or {}).get(NODE_POOL, ""),
+            instance_types=types,
+            zones=choice.zones,
+            capacity_types=choice.capacity_types,
+            labels=choice.labels,
+            taints=tuple(Taint(t.key, t.value, t.effect) for t in spec.taints),
+            startup_taints=tuple(Taint(t.key, t.value, t.effect) for t in spec.startup_taints),
+        )
+        try:
+            instance = provider.create(request)
+        except InsufficientCapacityError as error:
+            # Nothing it may use is there now: drop the claim; its pods go to the next batch,
+            # planned without these offerings.
+            self._cluster.delete_claim(meta["name"])
+            notice = Notice("Warning", "InsufficientCapacity", error.message)
+            return ClaimOutcome(Step.GIVE_UP, events=[notice], out_of_capacity=error.offerings)
+        except CloudError as error:
+            condition = ("Launched", "False", "LaunchFailed", error.message)
+            outcome = self._outcome(claim, Step.LAUNCH, {}, condition)
+            outcome.events.append(Notice("Warning", "LaunchFailed", error.message))
+            return outcome
+        outcome = self._outcome(
+            claim,
+            Step.LAUNCH,
+            _launched_status(instance),
+            ("Launched", "True", "Launched", _launched_message(instance)),
+        )
+        outcome.events.append(Notice("Normal", "Launched", _launched_message(instance)))
+        return outcome
+
+    def _initialize(
+        self,
+        node: Mapping[str, Any],
+        spec: NodeClaimSpec,
+        claim: Mapping[str, Any],
+        pool_labels: Mapping[str, str],
+    ) -> None:
+        """Labels and taints the claim asks for on the Node; its startup taints removed."""
+        choice = launch_choice(spec, {**pool_labels, NODE_CLAIM_LABEL: claim["metadata"]["name"]})
+        startup = {(t.key, t.effect) for t in spec.startup_taints}
+        wanted = [t.model_dump(exclude_none=True) for t in spec.taints]
+        kept = [
+            t
+            for t in (node.get("spec") or {}).get("taints") or []
+            if (t.get("key"), t.get("effect")) not in startup and t not in wanted
+        ]
+        self._cluster.patch_node(
+            node["metadata"]["name"],
+            {"metadata": {"labels": dict(choice.labels)}, "spec": {"taints": kept + wanted}},
+        )
+
+    def _outcome(
+        self,
+        claim: Mapping[str, Any],
+        step: Step,
+        fields: Mapping[str, Any],
+        *conditions: tuple[str, Any, str, str],
+    ) -> ClaimOutcome:
+        now = _rfc3339(self._clock())
+        updates = [make_condition(t, s, r, m, now) for t, s, r, m in conditions]
+        existing = (claim.get("status") or {}).get("conditions")
+        status = {**fields, "conditions": merge_conditions(existing, updates)}
+        return ClaimOutcome(step, status)
+
+
+def _claim_state(claim: Mapping[str, Any]) -> ClaimState:
+    status = claim.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+
+    def true(kind: str) -> bool:
+        return (conditions.get(kind) or {}).get("status") == "True"
+
+    launched = conditions.get("Launched") if true("Launched") else None
+    created = _seconds((claim.get("metadata") or {}).get("creationTimestamp"))
+    return ClaimState(
+        created=created if created is not None else 0.0,
+        launched_at=_seconds((launched or {}).get("lastTransitionTime")),
+        provider_id=status.get("providerID"),
+        registered=true("Registered"),
+        initialized=true("Initialized"),
+    )
+
+
+def _node_state(node: Mapping[str, Any] | None, spec: NodeClaimSpec) -> NodeState | None:
+    if node is None:
+        return None
+    meta, node_spec = node.get("metadata") or {}, node.get("spec") or {}
+    conditions = (node.get("status") or {}).get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    startup = {(t.key, t.effect) for t in spec.startup_taints}
+    left = any((t.get("key"), t.get("effect")) in startup for t in node_spec.get("taints") or [])
+    return NodeState(
+        name=meta.get("name", ""),
+        ready=ready,
+        startup_taints_left=left,
+        labels_missing=NODE_CLAIM_LABEL not in (meta.get("labels") or {}),
+    )
+
+
+def _launched_status(instance: Instance) -> dict[str, Any]:
+    return {
+        "providerID": instance.provider_id,
+        "instanceType": instance.instance_type,
+        "zone": instance.zone,
+        "capacityType": instance.capacity_type,
+        "price": round(instance.price, 6),
+        "capacity": quantities(instance.capacity),
+        "allocatable": quantities(instance.allocatable),
+    }
+
+
+def _launched_message(instance: Instance) -> str:
+    return (
+        f"{instance.instance_type} ({instance.capacity_type}) in {instance.zone} at "
+        f"${instance.price:.4f}/h: {instance.provider_id}"
+    )
+
+
+def _seconds(text: Any) -> float | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+
+
+def _rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def orphans(instances: Sequence[Instance], claims: Sequence[Mapping[str, Any]]) -> list[Instance]:
+    """Instances no NodeClaim knows (by provider id or by name): to be given back."""
+    ids = {(c.get("status") or {}).get("providerID") for c in claims}
+    names = {(c.get("metadata") or {}).get("name") for c in claims}
+    return [i for i in instances if i.provider_id not in ids and i.claim_name not in names]

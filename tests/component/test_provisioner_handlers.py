@@ -1,0 +1,165 @@
+"""The provisioner's handlers against the emulated API with the simulated provider: a pending
+pod becomes a NodeClaim, a NodeClaim becomes an initialised Node, an offering out of capacity
+drops the claim, and deleting a claim deletes its Node.
+
+The emulator runs no kwok: the test marks a Node Ready itself where kwok would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+import kubernetes
+import pytest
+
+from tests.component.harness import Cluster
+from tests.factories import node_claim, node_pool, simulated_node_class
+from trimtab.handlers import register
+from trimtab.provisioner.model import CAPACITY_TYPE, INSTANCE_TYPE, NODE_POOL, ZONE
+from trimtab.provisioner.nodeclaims import NODE_CLAIM_LABEL
+from trimtab.settings import Settings
+
+STARTUP_TAINT = {"key": "agent.example/not-ready", "effect": "NoSchedule"}
+
+
+@pytest.fixture
+async def operator(cluster: Cluster) -> Cluster:
+    settings = Settings(
+        standalone=True,
+        webhook_enabled=False,
+        recommender_enabled=False,
+        horizontal_enabled=False,
+        updater_enabled=False,
+        provisioner_batch_idle_s=0.2,
+    )
+    server = cluster.server
+
+    def connect() -> kubernetes.client.ApiClient:
+        configuration = kubernetes.client.Configuration()
+        configuration.host = server
+        return kubernetes.client.ApiClient(configuration)
+
+    await cluster.start_operator(
+        lambda registry: register(registry, settings),
+        memo=kopf.Memo(settings=settings, kube_connect=connect),
+    )
+    return cluster
+
+
+async def _pool(cluster: Cluster, **node_class: Any) -> None:
+    await cluster.create(simulated_node_class("sim", bootDelay="0s", **node_class))
+    await cluster.create(
+        node_pool(
+            "general",
+            template={
+                "nodeClassRef": {"kind": "SimulatedNodeClass", "name": "sim"},
+                "startupTaints": [STARTUP_TAINT],
+            },
+        )
+    )
+
+
+def _claim(name: str = "general-abc123") -> dict[str, Any]:
+    claim = node_claim(
+        name,
+        requirements=[
+            {"key": INSTANCE_TYPE, "operator": "In", "values": ["m7i.large"]},
+            {"key": ZONE, "operator": "In", "values": ["us-east-1a"]},
+            {"key": CAPACITY_TYPE, "operator": "In", "values": ["on-demand"]},
+        ],
+        startupTaints=[STARTUP_TAINT],
+    )
+    claim["metadata"]["labels"] = {NODE_POOL: "general"}
+    return claim
+
+
+def _conditions(obj: dict[str, Any]) -> dict[str, str]:
+    return {c["type"]: c["status"] for c in obj.get("status", {}).get("conditions", [])}
+
+
+async def test_a_claim_becomes_an_initialised_node(operator: Cluster) -> None:
+    await _pool(operator)
+    await operator.create(_claim())
+
+    node = await operator.wait_for("Node", "general-abc123", lambda n: True, within=5)
+    assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
+    assert node["metadata"]["labels"][INSTANCE_TYPE] == "m7i.large"
+    assert STARTUP_TAINT in node["spec"]["taints"]
+    claim = await operator.wait_for(
+        "NodeClaim",
+        "general-abc123",
+        lambda c: _conditions(c).get("Registered") == "True",
+        what="Registered",
+    )
+    assert claim["status"]["providerID"] == "simulated://us-east-1a/general-abc123"
+    assert claim["status"]["instanceType"] == "m7i.large"
+    assert claim["status"]["price"] > 0
+    assert _conditions(claim).get("Initialized") != "True", "not before the Node is Ready"
+
+    # kwok's part: the Node reports Ready.
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    await operator.patch("Node", "general-abc123", {"status": ready}, subresource="status")
+    await operator.wait_for(
+        "NodeClaim",
+        "general-abc123",
+        lambda c: _conditions(c).get("Initialized") == "True",
+        what="Initialized",
+    )
+    node = operator.get("Node", "general-abc123")
+    assert node is not None
+    assert STARTUP_TAINT not in (node["spec"].get("taints") or [])
+    assert node["metadata"]["labels"][NODE_CLAIM_LABEL] == "general-abc123"
+
+    await operator.delete("NodeClaim", "general-abc123")
+    await operator.wait_until(
+        lambda: operator.get("Node", "general-abc123") is None, what="the Node deleted"
+    )
+
+
+async def test_an_offering_out_of_capacity_drops_the_claim(operator: Cluster) -> None:
+    await _pool(operator, insufficientCapacity=["m7i.large/us-east-1a/on-demand"])
+    await operator.create(_claim())
+
+    await operator.wait_until(
+        lambda: operator.get("NodeClaim", "general-abc123") is None,
+        within=5,
+        what="the claim deleted",
+    )
+    reasons = [e.get("reason") for e in operator.objects("Event")]
+    await operator.wait_until(
+        lambda: "InsufficientCapacity" in [e.get("reason") for e in operator.objects("Event")],
+        what=f"an InsufficientCapacity Event (seen {reasons})",
+    )
+    assert operator.get("Node", "general-abc123") is None
+
+
+async def test_an_unschedulable_pod_gets_a_claim(operator: Cluster) -> None:
+    await _pool(operator)
+    await operator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "api-1", "namespace": "shop"},
+            "spec": {
+                "nodeSelector": {NODE_POOL: "general"},
+                "tolerations": [],
+                "containers": [
+                    {"name": "app", "resources": {"requests": {"cpu": "1", "memory": "2Gi"}}}
+                ],
+            },
+            "status": {
+                "phase": "Pending",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+                ],
+            },
+        }
+    )
+    await operator.wait_until(lambda: bool(operator.objects("NodeClaim")), within=5, what="a claim")
+    (claim,) = operator.objects("NodeClaim")
+    assert claim["metadata"]["labels"][NODE_POOL] == "general"
+    assert claim["metadata"]["ownerReferences"][0]["kind"] == "NodePool"
+    allowed = next(r for r in claim["spec"]["requirements"] if r["key"] == INSTANCE_TYPE)
+    assert allowed["values"], "the claim lists the types it may use"
+    assert claim["spec"]["resources"]["cpu"] == "1"
