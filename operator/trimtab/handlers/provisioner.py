@@ -30,7 +30,7 @@ from trimtab.provisioner.claims import in_flight_node, in_use_by_pool, pool_view
 from trimtab.provisioner.disruption import NodeUse, PoolDisruption, empty_nodes_to_remove
 from trimtab.provisioner.lifecycle import Step
 from trimtab.provisioner.model import NODE_POOL, ExistingNode, PendingPod
-from trimtab.provisioner.nodeclaims import ClaimService, orphans
+from trimtab.provisioner.nodeclaims import LOST_AFTER, ClaimService, lost_claims, orphans
 from trimtab.provisioner.pods import (
     DO_NOT_DISRUPT,
     daemonset_pod,
@@ -395,25 +395,32 @@ def _write_pool_status(
 
 
 async def _collect(pool: str, memo: kopf.Memo, indexes: Mapping[str, Any]) -> None:
-    """Instances of this pool's node class that no claim knows are given back."""
+    """Instances of this pool's node class that no claim knows are given back; claims of that
+    class whose instance is gone are deleted."""
     body = next(iter(indexes["node_pools"].get(pool, [])), None)
     if body is None:
         return
     ref = ((body.get("spec") or {}).get("template") or {}).get("nodeClassRef") or {}
-    claims = list(indexes["node_claims"].get(_ALL, []))
+    kind, name = ref.get("kind", ""), ref.get("name", "")
     try:
-        provider = memo.providers.for_class(
-            ref.get("kind", ""),
-            ref.get("name", ""),
-            _class_spec(ref.get("kind", ""), ref.get("name", ""), indexes),
-        )
+        provider = memo.providers.for_class(kind, name, _class_spec(kind, name, indexes))
     except (UnknownNodeClassError, kopf.TemporaryError):
         return
+    claims = list(indexes["node_claims"].get(_ALL, []))
     instances = await asyncio.to_thread(provider.list)
+    now = time.time()
     for instance in orphans(instances, claims):
-        if time.time() - instance.launched_at < 60:
+        if now - instance.launched_at < LOST_AFTER:
             continue  # a launch whose claim status is still being written
         await asyncio.to_thread(provider.delete, instance.provider_id)
+    same_class = [
+        claim
+        for claim in claims
+        if ((claim.get("spec") or {}).get("nodeClassRef") or {}).get("kind") == kind
+        and (claim["spec"]["nodeClassRef"]).get("name") == name
+    ]
+    for claim in lost_claims(same_class, instances, now):
+        await asyncio.to_thread(memo.claim_client.delete_claim, claim)
 
 
 def _pod_ref(pod: PendingPod) -> kopf.Body:

@@ -280,3 +280,24 @@ def orphans(instances: Sequence[Instance], claims: Sequence[Mapping[str, Any]]) 
     ids = {(c.get("status") or {}).get("providerID") for c in claims}
     names = {(c.get("metadata") or {}).get("name") for c in claims}
     return [i for i in instances if i.provider_id not in ids and i.claim_name not in names]
+
+
+LOST_AFTER = 60.0
+"""Seconds after its launch before a claim whose instance is not listed counts as lost (a
+cloud's listing can lag a fresh launch)."""
+
+
+def lost_claims(
+    claims: Sequence[Mapping[str, Any]], instances: Sequence[Instance], now: float
+) -> list[str]:
+    """Names of launched claims whose instance the provider no longer has: to be deleted, so
+    their pods get another node. ``claims`` must all use the provider that listed ``instances``."""
+    ids = {instance.provider_id for instance in instances}
+    lost = []
+    for claim in claims:
+        state = _claim_state(claim)
+        launched = state.launched_at
+        gone = bool(state.provider_id) and state.provider_id not in ids
+        if gone and launched is not None and now - launched >= LOST_AFTER:
+            lost.append(claim["metadata"]["name"])
+    return lost
