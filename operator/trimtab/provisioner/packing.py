@@ -7,7 +7,7 @@ demand. The problem is a cutting-stock problem, and this module solves it the cl
 
 * a *pattern* is one node type with a number of pods of each group on it; the master LP
   chooses how many nodes of each known pattern to buy, min sum(price_j * x_j) subject to
-  sum(pods_jg * x_j) >= pods of group g, x >= 0 (`solve_cover`, a small revised simplex);
+  sum(pods_jg * x_j) >= pods of group g, x >= 0 (`lp.solve_cover`, a small revised simplex);
 * its dual gives every group a value per pod; for every node type a greedy knapsack fill
   (`greedy_fill`, all types at once in numpy) looks for a pattern worth more than its price,
   and such patterns join the master until none is found. The greedy order that matters most
@@ -23,30 +23,23 @@ a pattern stands for many identical nodes. Types another type beats on every res
 price are dropped first (fits are monotone, so nothing is lost).
 
 Per-node rules between pods (required anti-affinity and hostname spread) come in as
-`HostRules`, which say how many more pods of each group a node may take. `NodeClass` and
-`TypeTable` hold the numbers a pool's narrowed requirements give the packer: allowed types,
-their cheapest allowed offering and what DaemonSets take from each.
+`HostRules`, which say how many more pods of each group a node may take. The numbers a pool's
+narrowed requirements give the packer (allowed types, their cheapest allowed offering and what
+DaemonSets take from each) come from `nodeclasses.py`; the LP solver is `lp.py`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from trimtab.provisioner.model import CAPACITY_TYPE, ZONE, DaemonSetPod, InstanceType
-from trimtab.provisioner.requirements import (
-    HostRules,
-    NodeTemplate,
-    Requirements,
-    labels_allow,
-    node_terms,
-    undefined_key,
-    untolerated,
-)
+from trimtab.provisioner.lp import solve_cover
+from trimtab.provisioner.nodeclasses import fits_within
+from trimtab.provisioner.requirements import HostRules
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -61,97 +54,6 @@ NEW_PATTERNS = 24
 """Patterns added to the master per round (the most profitable ones)."""
 GAP = 0.001
 """Column generation stops when no new pattern beats its price by more than this."""
-
-
-def fits_within(used: FloatArray, capacity: FloatArray) -> BoolArray:
-    """Elementwise used <= capacity, forgiving rounding; reduces over the last axis."""
-    ok: BoolArray = np.all(used <= capacity + FIT_SLACK * np.maximum(np.abs(capacity), 1.0), -1)
-    return ok
-
-
-@dataclass(frozen=True)
-class Cover:
-    """An optimal solution of min cost @ x s.t. supply.T @ x >= demand, x >= 0."""
-
-    amounts: dict[int, float]
-    """Column -> its (fractional) amount, for the columns in use."""
-    duals: FloatArray
-    """Price per unit of each demand row at the optimum."""
-    cost: float
-    basis: tuple[int, ...]
-    """For a warm start: columns, or -1-r for row r's surplus, or -1-m-r for its artificial."""
-
-
-def _penalty(scaled: FloatArray, cost: FloatArray) -> float | None:
-    """A cost for the artificial columns above any dual value (None: some row has no supply)."""
-    bound = 0.0
-    for row in scaled:
-        useful = row > 0
-        if not useful.any():
-            return None
-        bound += float(np.min(cost[useful] / row[useful]))
-    return 10.0 * bound + 1.0
-
-
-def _simplex(columns: FloatArray, cost: FloatArray, basis: IntArray) -> FloatArray:
-    """Revised simplex on min cost @ x s.t. columns @ x = 1, x >= 0 from a feasible `basis`
-    (changed in place); returns the inverse of the final basis. The inverse is updated by one
-    pivot row per step and refactorised now and then to keep rounding errors small."""
-    inverse = np.asarray(np.linalg.inv(columns[:, basis]), dtype=np.float64)
-    tolerance = 1e-10 * max(float(np.abs(cost).max()), 1.0)
-    for step in range(MAX_PIVOTS):
-        reduced = cost - (cost[basis] @ inverse) @ columns
-        reduced[basis] = 0.0
-        improving = np.flatnonzero(reduced < -tolerance)
-        if improving.size == 0:
-            break
-        # Dantzig's rule first; Bland's (lowest index) later so a degenerate cycle cannot last.
-        entering = int(improving[0]) if step > MAX_PIVOTS // 2 else int(np.argmin(reduced))
-        direction = inverse @ columns[:, entering]
-        positive = direction > 1e-12
-        if not positive.any():
-            break  # unbounded: cannot happen with non-negative costs
-        values = inverse.sum(axis=1)
-        ratios = np.where(positive, values / np.where(positive, direction, 1.0), np.inf)
-        leaving = int(np.argmin(ratios))
-        row = inverse[leaving] / direction[leaving]
-        inverse -= np.outer(direction, row)
-        inverse[leaving] = row
-        basis[leaving] = entering
-        if step % 32 == 31:
-            inverse = np.asarray(np.linalg.inv(columns[:, basis]), dtype=np.float64)
-    return inverse
-
-
-def solve_cover(
-    supply: FloatArray, cost: FloatArray, demand: FloatArray, start: Sequence[int] | None = None
-) -> Cover | None:
-    """min cost @ x s.t. supply.T @ x >= demand, x >= 0, for demand > 0 in every row (revised
-    simplex; rows scaled to a demand of 1; big-M artificials unless `start` gives a feasible
-    basis). None when a row has no supply at all."""
-    count, m = supply.shape
-    scaled = (supply / demand).T
-    penalty = _penalty(scaled, cost)
-    if penalty is None:
-        return None
-    columns = np.hstack([scaled, -np.eye(m), np.eye(m)])
-    extended = np.concatenate([cost, np.zeros(m), np.full(m, penalty)])
-    first = range(count + m, count + 2 * m) if start is None else start
-    basis = np.array([b if b >= 0 else count - 1 - b for b in first], dtype=np.int64)
-    inverse = _simplex(columns, extended, basis)
-    values = inverse.sum(axis=1)
-    if np.any((basis >= count + m) & (values > 1e-9)):
-        return None
-    duals = np.maximum(extended[basis] @ inverse, 0.0) / demand
-    amounts = {
-        int(b): float(v) for b, v in zip(basis, values, strict=True) if b < count and v > 1e-12
-    }
-    return Cover(
-        amounts,
-        duals,
-        float(sum(cost[j] * x for j, x in amounts.items())),
-        tuple(int(b) if b < count else count - 1 - int(b) for b in basis),
-    )
 
 
 def undominated(capacity: FloatArray, price: FloatArray) -> IntArray:
@@ -421,175 +323,4 @@ def pack(problem: PackingProblem) -> tuple[list[Pattern], IntArray]:
     )
 
 
-def fitting_types(used: FloatArray, capacity: FloatArray, by_price: IntArray) -> IntArray:
-    """Indices of the types (in `by_price` order) whose capacity holds `used`."""
-    ok = fits_within(used[None, :], capacity[by_price])
-    fitting: IntArray = by_price[ok]
-    return fitting
-
-
-def amounts_vector(
-    amounts: Mapping[str, float], axes: Sequence[str], pods: float = 0.0
-) -> FloatArray:
-    values = [float(amounts.get(r, pods if r == "pods" else 0.0)) for r in axes]
-    return np.array(values, dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class NodeClass:
-    """The nodes a pool can make for one narrowed set of requirements: its allowed types,
-    cheapest first, with what DaemonSets take from each."""
-
-    pool: int
-    requirements: Requirements
-    types: IntArray
-    """Indices into the catalog."""
-    price: FloatArray
-    overhead: FloatArray
-    """(n, R): requests of the DaemonSet pods that would land on a node of each type."""
-    capacity: FloatArray
-    """(n, R): allocatable minus that overhead."""
-    zones: BoolArray
-    """(n, Z): whether each type has an allowed offering in each zone of the catalog."""
-    zone_names: tuple[str, ...]
-
-    def zones_for(self, requests: FloatArray) -> frozenset[str]:
-        """The zones where some type that fits `requests` is offered."""
-        fitting = fits_within(requests[None, :], self.capacity)
-        offered = np.flatnonzero(self.zones[fitting].any(axis=0))
-        return frozenset(self.zone_names[z] for z in offered)
-
-
-@dataclass(frozen=True)
-class TypeTable:
-    """The instance types as arrays over the resource axes of the batch, and their available
-    offerings as flat arrays (so a scope of zones and capacity types prices every type at
-    once)."""
-
-    types: Sequence[InstanceType]
-    axes: tuple[str, ...]
-    allocatable: FloatArray
-    keys: frozenset[str]
-    """Every label key some instance type carries."""
-    name_rank: IntArray
-    zones: tuple[str, ...]
-    capacity_types: tuple[str, ...]
-    offerings: IntArray
-    """(N, 3): type, zone and capacity type (indices) of every available offering."""
-    offering_price: FloatArray
-
-    @classmethod
-    def of(cls, types: Sequence[InstanceType], axes: tuple[str, ...]) -> TypeTable:
-        available = [(k, o) for k, t in enumerate(types) for o in t.offerings if o.available]
-        zones = tuple(sorted({o.zone for _, o in available}))
-        kinds = tuple(sorted({o.capacity_type for _, o in available}))
-        offerings = np.array(
-            [(k, zones.index(o.zone), kinds.index(o.capacity_type)) for k, o in available],
-            dtype=np.int64,
-        ).reshape(-1, 3)
-        allocatable = np.array([amounts_vector(t.allocatable, axes) for t in types])
-        return cls(
-            types,
-            axes,
-            allocatable.reshape(-1, len(axes)),
-            frozenset(k for t in types for k in t.labels),
-            np.argsort(np.argsort([t.name for t in types], kind="stable")).astype(np.int64),
-            zones,
-            kinds,
-            offerings,
-            np.array([o.price for _, o in available], dtype=np.float64),
-        )
-
-    def capacity_of(self, resource: str, index: IntArray) -> FloatArray:
-        return np.array([self.types[k].capacity.get(resource, 0.0) for k in index], dtype=float)
-
-    def offers(self, requirements: Requirements) -> tuple[FloatArray, BoolArray]:
-        """Per type, the cheapest offering the requirements allow (inf: none), and in which
-        zones it has one."""
-        zone, kind = requirements.get(ZONE), requirements.get(CAPACITY_TYPE)
-        zone_ok = np.array([zone is None or zone.admits(z) for z in self.zones], dtype=bool)
-        kind_ok = np.array(
-            [kind is None or kind.admits(c) for c in self.capacity_types], dtype=bool
-        )
-        inside = zone_ok[self.offerings[:, 1]] & kind_ok[self.offerings[:, 2]]
-        chosen = self.offerings[inside]
-        price = np.full(len(self.types), np.inf)
-        np.minimum.at(price, chosen[:, 0], self.offering_price[inside])
-        where = np.zeros((len(self.types), len(self.zones)), dtype=bool)
-        where[chosen[:, 0], chosen[:, 1]] = True
-        return price, where
-
-    def allowed(self, requirements: Requirements, template: NodeTemplate) -> BoolArray:
-        """Types whose labels and offerings the requirements allow."""
-        price, _ = self.offers(requirements)
-        ok: BoolArray = labels_allow(requirements, template, self.types, self.keys) & np.isfinite(
-            price
-        )
-        return ok
-
-
-def _daemon_overhead(
-    daemonsets: Sequence[DaemonSetPod],
-    template: NodeTemplate,
-    requirements: Requirements,
-    catalog: TypeTable,
-    index: IntArray,
-) -> FloatArray:
-    """Per type of a node class, the requests of the DaemonSet pods that could land on it (a
-    DaemonSet counts when it tolerates the pool's taints and one of its terms is compatible
-    with the class and the type: a conservative reading, so claimed nodes never come short)."""
-    overhead = np.zeros((len(index), len(catalog.axes)))
-    for daemonset in daemonsets:
-        if untolerated(template.taints, daemonset.tolerations):
-            continue
-        lands = np.zeros(len(catalog.types), dtype=bool)
-        for term in node_terms(daemonset.node_selector, daemonset.required_affinity):
-            narrowed = requirements.intersect(term)
-            if narrowed.conflict() or undefined_key(narrowed, catalog.keys, template.pool_keys):
-                continue
-            lands |= catalog.allowed(narrowed, template)
-        overhead[lands[index]] += amounts_vector(daemonset.requests, catalog.axes)
-    return overhead
-
-
-def node_class(
-    pool: int,
-    template: NodeTemplate,
-    requirements: Requirements,
-    catalog: TypeTable,
-    daemonsets: Sequence[DaemonSetPod],
-) -> NodeClass:
-    """The node class of a pool for narrowed requirements (types sorted by price, then name)."""
-    price, where = catalog.offers(requirements)
-    labels = labels_allow(requirements, template, catalog.types, catalog.keys)
-    candidates = np.flatnonzero(labels & np.isfinite(price))
-    index = candidates[np.lexsort((catalog.name_rank[candidates], price[candidates]))]
-    overhead = _daemon_overhead(daemonsets, template, requirements, catalog, index)
-    return NodeClass(
-        pool,
-        requirements,
-        index,
-        price[index],
-        overhead,
-        catalog.allocatable[index] - overhead,
-        where[index],
-        catalog.zones,
-    )
-
-
-__all__ = [
-    "FIT_SLACK",
-    "Cover",
-    "NodeClass",
-    "PackingProblem",
-    "Pattern",
-    "TypeTable",
-    "amounts_vector",
-    "fits_within",
-    "fitting_types",
-    "greedy_fill",
-    "node_class",
-    "pack",
-    "solve_cover",
-    "undominated",
-]
+__all__ = ["PackingProblem", "Pattern", "greedy_fill", "pack", "undominated"]

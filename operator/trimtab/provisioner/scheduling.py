@@ -39,19 +39,17 @@ from trimtab.provisioner.model import (
     SchedulingResult,
     TopologySpread,
 )
-from trimtab.provisioner.packing import (
+from trimtab.provisioner.nodeclasses import (
     FloatArray,
     IntArray,
     NodeClass,
-    PackingProblem,
-    Pattern,
     TypeTable,
     amounts_vector,
     fits_within,
     fitting_types,
     node_class,
-    pack,
 )
+from trimtab.provisioner.packing import PackingProblem, Pattern, pack
 from trimtab.provisioner.requirements import (
     HostRules,
     NodeTemplate,

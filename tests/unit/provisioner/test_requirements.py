@@ -18,7 +18,7 @@ from trimtab.provisioner.model import (
     Taint,
     Toleration,
 )
-from trimtab.provisioner.packing import TypeTable
+from trimtab.provisioner.nodeclasses import TypeTable
 from trimtab.provisioner.requirements import (
     HostRules,
     KeyRequirement,
