@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import kmock
 import kopf
+import kubernetes
 
 from tests.component.emulator import Fault, TrimtabEmulator
 from trimtab.api.registry import KINDS
@@ -206,6 +207,18 @@ class Cluster:
     @property
     def server(self) -> str:
         return str(self.emulator.url).rstrip("/")
+
+    def connector(self) -> Callable[[], kubernetes.client.ApiClient]:
+        """Official-client connections to the emulator, for the ports under test (which are
+        synchronous: call them in a thread so the emulator, on this loop, can answer)."""
+        server = self.server
+
+        def connect() -> kubernetes.client.ApiClient:
+            configuration = kubernetes.client.Configuration()
+            configuration.host = server
+            return kubernetes.client.ApiClient(configuration)
+
+        return connect
 
     # -- objects -----------------------------------------------------------------------------
 

@@ -22,9 +22,7 @@ HOSTS = ["trimtab-webhook.trimtab-system.svc", "localhost"]
 
 @pytest.fixture
 def connect(cluster: Cluster) -> kubernetes.client.ApiClient:
-    configuration = kubernetes.client.Configuration()
-    configuration.host = cluster.server
-    return kubernetes.client.ApiClient(configuration)
+    return cluster.connector()()
 
 
 async def _shared(client: kubernetes.client.ApiClient, hosts: list[str]) -> ServingCertificate:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import kopf
-import kubernetes
 import pytest
 
 from tests.component.harness import Cluster, Kind, condition, declare
@@ -37,12 +36,7 @@ async def operator(cluster: Cluster, metrics: FakeScalingMetrics) -> Cluster:
     settings = Settings(
         standalone=True, webhook_enabled=False, recommender_enabled=False, horizontal_tick_s=0.1
     )
-    server = cluster.server
-
-    def connect() -> kubernetes.client.ApiClient:
-        configuration = kubernetes.client.Configuration()
-        configuration.host = server
-        return kubernetes.client.ApiClient(configuration)
+    connect = cluster.connector()
 
     service = HorizontalService(metrics, ScaleClient(connect), clock=time.time)
     await cluster.start_operator(

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
-import kubernetes
 import pytest
 
 from tests.component.harness import Cluster
@@ -33,12 +32,7 @@ async def operator(cluster: Cluster) -> Cluster:
         updater_enabled=False,
         provisioner_batch_idle_s=0.2,
     )
-    server = cluster.server
-
-    def connect() -> kubernetes.client.ApiClient:
-        configuration = kubernetes.client.Configuration()
-        configuration.host = server
-        return kubernetes.client.ApiClient(configuration)
+    connect = cluster.connector()
 
     await cluster.start_operator(
         lambda registry: register(registry, settings),

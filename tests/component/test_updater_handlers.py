@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import kopf
-import kubernetes
 import pytest
 
 from tests.component.emulator import TrimtabEmulator
@@ -61,12 +60,7 @@ async def operator(cluster: Cluster, clock: FastClock) -> Cluster:
         horizontal_enabled=False,
         updater_interval_s=0.1,
     )
-    server = cluster.server
-
-    def connect() -> kubernetes.client.ApiClient:
-        configuration = kubernetes.client.Configuration()
-        configuration.host = server
-        return kubernetes.client.ApiClient(configuration)
+    connect = cluster.connector()
 
     service = UpdaterService(PodActions(connect), max_updates_per_minute=1000, clock=clock)
     await cluster.start_operator(
