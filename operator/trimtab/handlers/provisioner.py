@@ -225,7 +225,10 @@ def _valid_pools(indexes: Mapping[str, Any]) -> list[PoolObject]:
             if not isinstance(verdict.spec, NodePoolSpec):
                 continue
             ref = verdict.spec.template.node_class_ref
-            zones = tuple(_class_spec(ref.kind, ref.name, indexes).get("zones") or ())
+            try:
+                zones = tuple(_class_spec(ref.kind, ref.name, indexes).get("zones") or ())
+            except kopf.TemporaryError:
+                continue  # its node class is missing: the other pools still serve
             meta = body["metadata"]
             pools.append(PoolObject(meta["name"], meta.get("uid", ""), verdict.spec, zones))
     return pools
@@ -238,9 +241,11 @@ def _existing_nodes(indexes: Mapping[str, Any], claims: list[dict[str, Any]]) ->
     registered = set()
     for name, store in indexes["nodes_by_name"].items():
         node = next(iter(store), None)
-        if node is None or (node.get("spec") or {}).get("unschedulable"):
+        if node is None:
             continue
         registered.add(name)
+        if (node.get("spec") or {}).get("unschedulable"):
+            continue  # cordoned (e.g. being removed): no room for new pods
         pods = list(bound.get(name, []))
         requested: dict[str, float] = {}
         for pod in pods:
@@ -421,6 +426,7 @@ async def _collect(pool: str, memo: kopf.Memo, indexes: Mapping[str, Any]) -> No
     ]
     for claim in lost_claims(same_class, instances, now):
         await asyncio.to_thread(memo.claim_client.delete_claim, claim)
+        memo.provisioner.requeue()  # its pods need another node
 
 
 def _pod_ref(pod: PendingPod) -> kopf.Body:
