@@ -12,7 +12,6 @@ small record per pod, so a sync selects its target's pods without listing anythi
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -21,6 +20,7 @@ from trimtab.api import GROUP, VERSION, kind_info
 from trimtab.api.horizontal import HorizontalScalerSpec
 from trimtab.conditions import make_condition, merge_conditions
 from trimtab.durations import parse_duration
+from trimtab.handlers.common import now_rfc3339
 from trimtab.horizontal.pods import PodFacts, facts_from_pod
 from trimtab.horizontal.service import HorizontalService, ScalerRef
 from trimtab.kube.client import api_client
@@ -95,7 +95,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         outcome = await asyncio.to_thread(service.sync, ref, spec, saved, pods)
         for key, value in outcome.status.items():
             patch.status[key] = value
-        now = _now()
+        now = now_rfc3339()
         updates = [
             make_condition(type_, state, reason, message, now)
             for type_, state, reason, message in outcome.conditions
@@ -111,7 +111,3 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             memo.horizontal.forget(namespace or "", name)
 
     del start_horizontal, horizontal_pods, scale, forget_horizontal
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -13,7 +13,6 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -22,6 +21,7 @@ from trimtab.api import GROUP, VERSION, kind_info
 from trimtab.api.nodes import NodePoolSpec
 from trimtab.conditions import make_condition, merge_conditions
 from trimtab.durations import parse_duration
+from trimtab.handlers.common import now_rfc3339, pod_reference
 from trimtab.kube.client import api_client
 from trimtab.kube.nodeclaims import ClaimClient
 from trimtab.kube.nodes import KubeNodeStore
@@ -214,7 +214,9 @@ async def _provision(memo: kopf.Memo, indexes: Mapping[str, Any]) -> None:
     for uid, why in outcome.result.unschedulable.items():
         pod = by_uid.get(uid)
         if pod is not None:
-            kopf.warn(_pod_ref(pod), reason="NoNodeFits", message=why)
+            kopf.warn(
+                pod_reference(pod.namespace, pod.name, pod.uid), reason="NoNodeFits", message=why
+            )
 
 
 def _valid_pools(indexes: Mapping[str, Any]) -> list[PoolObject]:
@@ -392,7 +394,7 @@ def _write_pool_status(
     problem = pool_problem(pool_view(pool, verdict.spec, in_use), load_catalog().types)
     reason, message = problem or ("InstanceTypesAvailable", "Some instance types fit the pool.")
     condition = make_condition(
-        "Provisionable", "False" if problem else "True", reason, message, _now()
+        "Provisionable", "False" if problem else "True", reason, message, now_rfc3339()
     )
     conditions = merge_conditions(status.get("conditions"), [condition])
     if conditions != status.get("conditions"):
@@ -427,20 +429,6 @@ async def _collect(pool: str, memo: kopf.Memo, indexes: Mapping[str, Any]) -> No
     for claim in lost_claims(same_class, instances, now):
         await asyncio.to_thread(memo.claim_client.delete_claim, claim)
         memo.provisioner.requeue()  # its pods need another node
-
-
-def _pod_ref(pod: PendingPod) -> kopf.Body:
-    return kopf.Body(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid},
-        }
-    )
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ec2(region: str) -> Any:

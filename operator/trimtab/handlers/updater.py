@@ -12,6 +12,7 @@ import kopf
 from trimtab.api import GROUP, VERSION
 from trimtab.api.vertical import VerticalScalerSpec
 from trimtab.conditions import make_condition
+from trimtab.handlers.common import pod_reference
 from trimtab.handlers.workloads import (
     controllers_of_workload,
     horizontal_cpu_conflict,
@@ -93,7 +94,11 @@ async def update_step(
         patch.status["podsToUpdate"] = outcome.pods_to_update
     for notice in outcome.events:
         post = kopf.info if notice.type == "Normal" else kopf.warn
-        target = _pod_reference(notice.pod) if notice.pod else body
+        target = (
+            pod_reference(notice.pod.namespace, notice.pod.name, notice.pod.uid)
+            if notice.pod
+            else body
+        )
         post(target, reason=notice.reason, message=notice.message)
     return [make_condition(*update, now) for update in outcome.conditions]
 
@@ -107,14 +112,3 @@ def _workload_pods(
     for owner_kind, owner_name in controllers_of_workload(namespace, kind, name, indexes):
         found.extend(pods.get((namespace, owner_kind, owner_name), []))
     return found
-
-
-def _pod_reference(pod: UpdatablePod) -> kopf.Body:
-    """Enough of a pod for kopf to post an Event about it."""
-    return kopf.Body(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": pod.name, "namespace": pod.namespace, "uid": pod.uid},
-        }
-    )

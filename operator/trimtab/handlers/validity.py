@@ -7,12 +7,12 @@ keeps being served.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from trimtab.api import KINDS, KindInfo
+from trimtab.handlers.common import now_rfc3339
 from trimtab.validation import validate_spec, validity_status
 
 
@@ -33,7 +33,9 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo) -> None:
     ) -> None:
         verdict = validate_spec(info, body.get("spec"))
         patch.status.update(
-            validity_status(verdict, meta.get("generation"), status.get("conditions"), _now())
+            validity_status(
+                verdict, meta.get("generation"), status.get("conditions"), now_rfc3339()
+            )
         )
         if not verdict.valid:
             logger.warning(f"{info.kind} is invalid: {verdict.message}")
@@ -42,7 +44,3 @@ def _register_kind(registry: kopf.OperatorRegistry, info: KindInfo) -> None:
     resource = (info.group, info.version, info.plural)
     for event in (kopf.on.create, kopf.on.update, kopf.on.resume):
         event(*resource, id=f"validity-{event.__name__}", registry=registry)(record_validity)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

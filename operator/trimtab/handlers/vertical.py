@@ -7,7 +7,6 @@ timer ticks at the shorter of the two intervals; each step decides for itself wh
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -15,6 +14,7 @@ import kopf
 from trimtab.api import GROUP, VERSION, kind_info
 from trimtab.api.vertical import VerticalScalerSpec
 from trimtab.conditions import merge_conditions
+from trimtab.handlers.common import now_rfc3339
 from trimtab.handlers.recommender import recommend_step
 from trimtab.handlers.updater import update_step
 from trimtab.settings import Settings
@@ -59,7 +59,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         verdict = validate_spec(VERTICAL_SCALER, body.get("spec"))
         if not isinstance(verdict.spec, VerticalScalerSpec):
             return  # the validity handler reports it
-        spec, now = verdict.spec, _now()
+        spec, now = verdict.spec, now_rfc3339()
         conditions = []
         if settings.recommender_enabled:
             profiles = indexes["recommender_profiles"]
@@ -73,7 +73,3 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
             patch.status["conditions"] = merge_conditions(status.get("conditions"), conditions)
 
     del serve_vertical_scaler
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
