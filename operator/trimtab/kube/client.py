@@ -15,3 +15,16 @@ def api_client(kubeconfig: str | None = None) -> kubernetes.client.ApiClient:
             config_file=kubeconfig, client_configuration=configuration
         )
     return kubernetes.client.ApiClient(configuration)
+
+
+class KubeCallError(Exception):
+    """A call of Trimtab's own that the apiserver refused or failed, or that got no answer.
+
+    ``status`` is the HTTP status, or None when there was none (timeout, refused connection).
+    Each port raises its own subclass, so callers catch exactly what they call.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status

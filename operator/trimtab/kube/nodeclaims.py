@@ -15,18 +15,15 @@ from typing import Any
 import kubernetes
 
 from trimtab.api import GROUP, VERSION
+from trimtab.kube.client import KubeCallError
 
 REQUEST_TIMEOUT_S = 10.0
 NODECLAIMS = "nodeclaims"
 MERGE_PATCH = "application/merge-patch+json"
 
 
-class ClaimApiError(Exception):
-    """A call the API refused or that did not get through; retried later by the caller."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+class ClaimApiError(KubeCallError):
+    """A NodeClaim or Node call the API refused; retried later by the caller."""
 
 
 class ClaimClient:
@@ -104,4 +101,4 @@ class ClaimClient:
 
 
 def _failed(what: str, name: str, error: kubernetes.client.ApiException) -> ClaimApiError:
-    return ClaimApiError(f"{what} {name}: {error.status} {error.reason}", error.status)
+    return ClaimApiError(f"{what} {name}: {error.status} {error.reason}", status=error.status)

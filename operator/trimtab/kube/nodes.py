@@ -21,19 +21,13 @@ from typing import Any
 import kubernetes
 import urllib3
 
+from trimtab.kube.client import KubeCallError
+
 REQUEST_TIMEOUT_S = 10.0
 
 
-class NodeStoreError(Exception):
-    """The apiserver refused or failed a Node call, or could not be reached.
-
-    ``status`` is the HTTP status, or None when there was no answer (timeout, connection).
-    """
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class NodeStoreError(KubeCallError):
+    """The apiserver refused or failed a Node call, or could not be reached."""
 
 
 class KubeNodeStore:

@@ -28,6 +28,7 @@ from typing import Any
 import kubernetes
 import urllib3
 
+from trimtab.kube.client import KubeCallError
 from trimtab.quantity import format_cpu, format_memory
 from trimtab.updater.model import ContainerResources
 
@@ -71,16 +72,8 @@ class ResizeResult(StrEnum):
     """
 
 
-class PodActionError(Exception):
-    """The apiserver refused or failed an eviction or a resize, or could not be reached.
-
-    ``status`` is the HTTP status, or None when there was no answer (timeout, connection).
-    """
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+class PodActionError(KubeCallError):
+    """The apiserver refused or failed an eviction or a resize, or could not be reached."""
 
 
 class PodActions:
