@@ -10,14 +10,9 @@ import numpy as np
 import numpy.typing as npt
 
 from trimtab.provisioner.model import CAPACITY_TYPE, ZONE, DaemonSetPod, InstanceType
-from trimtab.provisioner.requirements import (
-    NodeTemplate,
-    Requirements,
-    labels_allow,
-    node_terms,
-    undefined_key,
-    untolerated,
-)
+from trimtab.provisioner.nodetemplates import NodeTemplate, labels_allow, undefined_key
+from trimtab.provisioner.requirements import Requirements, node_terms
+from trimtab.provisioner.taints import untolerated
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -37,9 +37,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from trimtab.provisioner.hostrules import HostRules
 from trimtab.provisioner.lp import solve_cover
 from trimtab.provisioner.nodeclasses import fits_within
-from trimtab.provisioner.requirements import HostRules
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

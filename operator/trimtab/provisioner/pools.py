@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from trimtab.provisioner.model import CAPACITY_TYPE, ZONE, InstanceType, NodePoolView
-from trimtab.provisioner.requirements import NodeTemplate, type_allowed
+from trimtab.provisioner.nodetemplates import NodeTemplate, type_allowed
 
 
 def pool_problem(pool: NodePoolView, types: Sequence[InstanceType]) -> tuple[str, str] | None:

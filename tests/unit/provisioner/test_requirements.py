@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.unit.provisioner.conftest import instance_type
+from trimtab.provisioner.hostrules import HostRules, selector_matches
 from trimtab.provisioner.model import (
     ARCH,
     CAPACITY_TYPE,
@@ -19,20 +20,14 @@ from trimtab.provisioner.model import (
     Toleration,
 )
 from trimtab.provisioner.nodeclasses import TypeTable
-from trimtab.provisioner.requirements import (
-    HostRules,
-    KeyRequirement,
+from trimtab.provisioner.nodetemplates import (
     NodeTemplate,
-    Requirements,
-    describe_taint,
     labels_allow,
-    node_terms,
-    selector_matches,
-    tolerates,
     type_allowed,
     undefined_key,
-    untolerated,
 )
+from trimtab.provisioner.requirements import KeyRequirement, Requirements, node_terms
+from trimtab.provisioner.taints import describe_taint, tolerates, untolerated
 
 
 def req(key: str, operator: str, *values: str) -> LabelRequirement:

@@ -30,7 +30,8 @@ from trimtab.provisioner.model import (
     Toleration,
     TopologySpread,
 )
-from trimtab.provisioner.scheduling import group_pods, schedule
+from trimtab.provisioner.podgroups import group_pods
+from trimtab.provisioner.scheduling import schedule
 
 TYPES = (
     instance_type("c.large", 2, 4, 0.08),

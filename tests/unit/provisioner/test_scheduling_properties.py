@@ -21,6 +21,7 @@ from tests.unit.provisioner.conftest import (
     pending,
     pool,
 )
+from trimtab.provisioner.hostrules import selector_matches
 from trimtab.provisioner.model import (
     ARCH,
     CAPACITY_TYPE,
@@ -39,8 +40,9 @@ from trimtab.provisioner.model import (
     Toleration,
     TopologySpread,
 )
-from trimtab.provisioner.requirements import Requirements, node_terms, selector_matches, untolerated
+from trimtab.provisioner.requirements import Requirements, node_terms
 from trimtab.provisioner.scheduling import schedule
+from trimtab.provisioner.taints import untolerated
 
 SLACK = 1e-6
 GPU = "nvidia.com/gpu"
