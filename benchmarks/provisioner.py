@@ -38,6 +38,10 @@ unrestricted catalog its claims grow until the largest type is full (u7i-12tb.22
 vCPUs) and then fit on little else: the big-node bias its maintainers describe, at its most.
 
 Targets (reported, not asserted): 10,000 pods in under 1 s; cost within 5 % of the LP bound.
+Whether any packing can reach the LP target is printed too: every packing costs at least the
+fit bound, so when the fit bound alone is over 1.05 x the LP bound the target is out of reach
+for any algorithm on these pods and this catalog, and the 5 % is also shown against the fit
+bound.
 The exit status is non-zero only when something is broken: a pod left unplaced, a claim whose
 pods do not fit its first type, or a zone spread over maxSkew.
 """
@@ -396,7 +400,12 @@ def rows(scenario: Scenario, figures: dict[str, Any]) -> list[Row]:
                 target=f"<= {TARGET_RATIO:g}",
                 verdict=verdict(cost / bound, TARGET_RATIO),
             ),
-            Row(f"{label}: cost / fit bound", f"{cost / fit:.3f}"),
+            Row(
+                f"{label}: cost / fit bound",
+                f"{cost / fit:.3f}",
+                target=f"<= {TARGET_RATIO:g}",
+                verdict=verdict(cost / fit, TARGET_RATIO),
+            ),
         ]
         if figures["zone_fit_bound"] is not None:
             found.append(
@@ -410,6 +419,13 @@ def rows(scenario: Scenario, figures: dict[str, Any]) -> list[Row]:
             "fit bound (pods only on types they fit)",
             f"${fit:,.2f}/h",
             note=f"{fit / bound:.3f} x LP",
+        ),
+        Row(
+            "best any packing can reach / LP bound",
+            f">= {fit / bound:.3f}",
+            target=f"<= {TARGET_RATIO:g}",
+            verdict="reachable" if fit / bound <= TARGET_RATIO else "unreachable",
+            note="the fit bound is valid for every packing",
         ),
     ]
     per_zone = figures["zone_fit_bound"]
@@ -457,6 +473,7 @@ def main(argv: Sequence[str]) -> int:
             f"{key}_pods_per_s": f["pods"] / f["ours_s"].median,
             f"{key}_cost_over_lp": f["ours_cost"] / f["lp_bound"],
             f"{key}_cost_over_fit": f["ours_cost"] / f["fit_bound"],
+            f"{key}_fit_over_lp": f["fit_bound"] / f["lp_bound"],
             f"{key}_ffd_seconds": f["ffd_s"].median,
             f"{key}_ffd_cost_over_lp": f["ffd_cost"] / f["lp_bound"],
             f"{key}_ffd_cost_over_fit": f["ffd_cost"] / f["fit_bound"],
