@@ -2,14 +2,19 @@
 
 Each call looks at one claim and its Node (``lifecycle.next_step``) and does the one step that
 is due through the provider and the cluster, returning the status to write and the Events to
-post. Nothing is remembered between calls: a claim whose launch was cut short by a restart is
-launched again, and the provider's idempotency (one machine per claim uid) makes that safe.
+post. Nothing but a failed launch's retry time is remembered between calls: a claim whose
+launch was cut short by a restart is launched again, and the provider's idempotency (one machine
+per claim uid) makes that safe. A launch the cloud refused is retried after a backoff (5 s,
+doubling, at most 60 s) rather than at every call, so a broken node class or an API outage does
+not hammer the cloud until the launch times out; a restart forgets the backoff, which costs one
+early retry.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +39,8 @@ from trimtab.provisioner.model import NODE_POOL, Taint
 log = logging.getLogger(__name__)
 
 NODE_CLAIM_LABEL = "trimtab.dev/nodeclaim"
+LAUNCH_RETRY_FIRST = 5.0
+LAUNCH_RETRY_MOST = 60.0
 
 
 class ClaimCluster(Protocol):
@@ -79,6 +86,9 @@ class ClaimService:
         self._cluster = cluster
         self._catalog = catalog
         self._clock = clock
+        self._retries: dict[str, tuple[int, float]] = {}
+        """Claim uid -> (launches refused in a row, when to try again)."""
+        self._retries_lock = threading.Lock()
 
     def reconcile(
         self,
@@ -92,6 +102,8 @@ class ClaimService:
         now = self._clock()
         step, why = next_step(_claim_state(claim), _node_state(node, spec), now)
         if step is Step.LAUNCH:
+            if now < self._retry_at(claim):
+                return ClaimOutcome(step)
             return self._launch(claim, spec, provider, pool_labels)
         # next_step asks to register or initialise only when there is a Node.
         if step is Step.REGISTER and node is not None:
@@ -108,6 +120,7 @@ class ClaimService:
                 ("Initialized", "True", "NodeInitialized", why),
                 ("Ready", "True", "NodeReady", why),
             )
+        self._forget_retry(claim)
         if step is Step.GIVE_UP:
             self.give_back(claim, provider, node)
             self._cluster.delete_claim(claim["metadata"]["name"])
@@ -118,6 +131,7 @@ class ClaimService:
         self, claim: Mapping[str, Any], provider: CloudProvider, node: Mapping[str, Any] | None
     ) -> None:
         """Terminate the claim's instance and delete its Node (the claim's finalizer)."""
+        self._forget_retry(claim)
         provider_id = (claim.get("status") or {}).get("providerID")
         if provider_id:
             with contextlib.suppress(InstanceNotFoundError):  # already gone: done
@@ -146,7 +160,7 @@ class ClaimService:
             )
         request = LaunchRequest(
             claim_name=meta["name"],
-            claim_uid=meta.get("uid", meta["name"]),
+            claim_uid=_uid(claim),
             pool=(meta.get("labels") or {}).get(NODE_POOL, ""),
             instance_types=types,
             zones=choice.zones,
@@ -164,10 +178,14 @@ class ClaimService:
             notice = Notice("Warning", "InsufficientCapacity", error.message)
             return ClaimOutcome(Step.GIVE_UP, events=[notice], out_of_capacity=error.offerings)
         except CloudError as error:
-            condition = ("Launched", "False", "LaunchFailed", error.message)
-            outcome = self._outcome(claim, Step.LAUNCH, {}, condition)
-            outcome.events.append(Notice("Warning", "LaunchFailed", error.message))
+            wait = self._note_refusal(claim)
+            why = f"{error.message} (retrying in {wait:.0f} s)"
+            outcome = self._outcome(
+                claim, Step.LAUNCH, {}, ("Launched", "False", "LaunchFailed", why)
+            )
+            outcome.events.append(Notice("Warning", "LaunchFailed", why))
             return outcome
+        self._forget_retry(claim)
         outcome = self._outcome(
             claim,
             Step.LAUNCH,
@@ -176,6 +194,24 @@ class ClaimService:
         )
         outcome.events.append(Notice("Normal", "Launched", _launched_message(instance)))
         return outcome
+
+    # -- launch backoff ----------------------------------------------------------------------
+
+    def _retry_at(self, claim: Mapping[str, Any]) -> float:
+        with self._retries_lock:
+            return self._retries.get(_uid(claim), (0, 0.0))[1]
+
+    def _note_refusal(self, claim: Mapping[str, Any]) -> float:
+        """Count a refused launch; the seconds until the next try."""
+        with self._retries_lock:
+            refusals = self._retries.get(_uid(claim), (0, 0.0))[0] + 1
+            wait = min(LAUNCH_RETRY_MOST, LAUNCH_RETRY_FIRST * 2.0 ** (refusals - 1))
+            self._retries[_uid(claim)] = (refusals, self._clock() + wait)
+        return wait
+
+    def _forget_retry(self, claim: Mapping[str, Any]) -> None:
+        with self._retries_lock:
+            self._retries.pop(_uid(claim), None)
 
     def _initialize(
         self,
@@ -210,6 +246,11 @@ class ClaimService:
         existing = (claim.get("status") or {}).get("conditions")
         status = {**fields, "conditions": merge_conditions(existing, updates)}
         return ClaimOutcome(step, status)
+
+
+def _uid(claim: Mapping[str, Any]) -> str:
+    meta = claim["metadata"]
+    return str(meta.get("uid", meta["name"]))
 
 
 def _claim_state(claim: Mapping[str, Any]) -> ClaimState:
