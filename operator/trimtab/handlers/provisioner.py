@@ -117,8 +117,10 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     async def lifecycle(
         body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **indexes: Any
     ) -> None:
-        provider = _provider(body, memo, indexes)
         node = _node_of(body, indexes)
+        if memo.claims.idle(body, node):
+            return
+        provider = _provider(body, memo, indexes)
         pool = _pool_labels(body, indexes)
         outcome = await asyncio.to_thread(memo.claims.reconcile, dict(body), node, provider, pool)
         for key, value in outcome.status.items():

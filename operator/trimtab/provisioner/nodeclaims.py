@@ -127,6 +127,17 @@ class ClaimService:
             return ClaimOutcome(step, events=[Notice("Warning", "GaveUp", why.capitalize())])
         return ClaimOutcome(step)
 
+    def idle(self, claim: Mapping[str, Any], node: Mapping[str, Any] | None) -> bool:
+        """Whether the claim's next step is only to wait (for its Node, for Ready, for a launch
+        retry, or nothing at all): then ``reconcile`` would call nothing and write nothing, and
+        the handler need not hand the claim to a thread every second."""
+        spec = NodeClaimSpec.model_validate(claim.get("spec") or {})
+        now = self._clock()
+        step, _ = next_step(_claim_state(claim), _node_state(node, spec), now)
+        if step is Step.LAUNCH:
+            return now < self._retry_at(claim)
+        return step in (Step.AWAIT_NODE, Step.AWAIT_READY, Step.DONE)
+
     def give_back(
         self, claim: Mapping[str, Any], provider: CloudProvider, node: Mapping[str, Any] | None
     ) -> None:

@@ -12,7 +12,12 @@ from trimtab.cloud.provider import CloudError, Instance, LaunchRequest
 from trimtab.provisioner.catalog import Catalog
 from trimtab.provisioner.lifecycle import LAUNCH_TIMEOUT, Step
 from trimtab.provisioner.model import INSTANCE_TYPE
-from trimtab.provisioner.nodeclaims import LAUNCH_RETRY_FIRST, LAUNCH_RETRY_MOST, ClaimService
+from trimtab.provisioner.nodeclaims import (
+    LAUNCH_RETRY_FIRST,
+    LAUNCH_RETRY_MOST,
+    NODE_CLAIM_LABEL,
+    ClaimService,
+)
 
 CREATED = 1_800_000_000.0
 TYPE = "m.large"
@@ -144,3 +149,41 @@ def test_a_claim_in_backoff_still_times_out() -> None:
     steps = run_every_second(CREATED + LAUNCH_TIMEOUT + 1, cloud, claims)
     assert steps[-1] is Step.GIVE_UP
     assert claims._cluster.deleted == ["general-abcde"]  # type: ignore[attr-defined]
+
+
+def launched(claim_body: dict[str, Any], *conditions: str) -> dict[str, Any]:
+    """The claim after its launch, with these conditions True."""
+    when = "2027-01-15T08:00:10Z"
+    claim_body["status"] = {
+        "providerID": "simulated://zone-a/general-abcde",
+        "nodeName": "general-abcde",
+        "conditions": [
+            {"type": t, "status": "True", "reason": t, "message": "", "lastTransitionTime": when}
+            for t in ("Launched", *conditions)
+        ],
+    }
+    return claim_body
+
+
+def ready_node(**labels: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "general-abcde", "labels": labels},
+        "spec": {"providerID": "simulated://zone-a/general-abcde"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def test_idle_only_while_there_is_nothing_to_call_or_write() -> None:
+    clock = Clock()
+    cloud = RefusingCloud(refusals=1, clock=clock)
+    claims = service(clock)
+    assert not claims.idle(claim(), None)  # launch due
+    claims.reconcile(claim(), None, cloud, {})
+    assert claims.idle(claim(), None)  # launch refused: waiting for the retry
+    clock.now += LAUNCH_RETRY_FIRST
+    assert not claims.idle(claim(), None)
+    assert claims.idle(launched(claim()), None)  # waiting for the Node
+    assert not claims.idle(launched(claim()), ready_node())  # the Node is there: register it
+    done = launched(claim(), "Registered", "Initialized")
+    assert not claims.idle(done, ready_node())  # its labels are missing: initialise again
+    assert claims.idle(done, ready_node(**{NODE_CLAIM_LABEL: "general-abcde"}))
