@@ -181,7 +181,15 @@ def goal(outcomes: Sequence[Outcome], seed_set: str, strategy: str) -> dict[str,
         }
         for what, theirs, ours, limit in checks
     ]
-    return {"strategy": strategy, "seed_set": seed_set, "checks": found}
+    # Not a condition of the goal, but what the minutes hide: how far usage went above the
+    # request. A strategy can trade fewer short minutes for deeper ones.
+    depth = {
+        "what": "CPU shortfall (core-min)",
+        "vpa": float(base.cpu_shortfall),
+        strategy: float(mine.cpu_shortfall),
+        "change": change(float(mine.cpu_shortfall), float(base.cpu_shortfall)),
+    }
+    return {"strategy": strategy, "seed_set": seed_set, "checks": found, "context": [depth]}
 
 
 def goal_rows(found: dict[str, Any]) -> list[GridRow]:
@@ -196,4 +204,14 @@ def goal_rows(found: dict[str, Any]) -> list[GridRow]:
             "met" if check["met"] else "missed",
         ]
         for check in found["checks"]
+    ] + [
+        [
+            info["what"],
+            f"{info['vpa']:,.0f}",
+            f"{info[strategy]:,.0f}",
+            percent(info["change"]),
+            "not in the goal",
+            "",
+        ]
+        for info in found.get("context", [])
     ]
