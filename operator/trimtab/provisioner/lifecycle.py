@@ -22,6 +22,9 @@ class Step(StrEnum):
 
     LAUNCH = "Launch"
     """Ask the provider for an instance (idempotent: a retry never makes a second one)."""
+    AWAIT_RETRY = "AwaitRetry"
+    """The provider refused the last launch; wait out the backoff (decided by the controller,
+    which keeps the backoff: ``next_step`` never answers it)."""
     AWAIT_NODE = "AwaitNode"
     """Launched; wait for the Node to register."""
     REGISTER = "Register"

@@ -99,11 +99,8 @@ class ClaimService:
     ) -> ClaimOutcome:
         """Do the claim's next step."""
         spec = NodeClaimSpec.model_validate(claim.get("spec") or {})
-        now = self._clock()
-        step, why = next_step(_claim_state(claim), _node_state(node, spec), now)
+        step, why = self._next_step(claim, spec, node)
         if step is Step.LAUNCH:
-            if now < self._retry_at(claim):
-                return ClaimOutcome(step)
             return self._launch(claim, spec, provider, pool_labels)
         # next_step asks to register or initialise only when there is a Node.
         if step is Step.REGISTER and node is not None:
@@ -120,7 +117,6 @@ class ClaimService:
                 ("Initialized", "True", "NodeInitialized", why),
                 ("Ready", "True", "NodeReady", why),
             )
-        self._forget_retry(claim)
         if step is Step.GIVE_UP:
             self.give_back(claim, provider, node)
             self._cluster.delete_claim(claim["metadata"]["name"])
@@ -132,11 +128,18 @@ class ClaimService:
         retry, or nothing at all): then ``reconcile`` would call nothing and write nothing, and
         the handler need not hand the claim to a thread every second."""
         spec = NodeClaimSpec.model_validate(claim.get("spec") or {})
+        step, _ = self._next_step(claim, spec, node)
+        return step in (Step.AWAIT_RETRY, Step.AWAIT_NODE, Step.AWAIT_READY, Step.DONE)
+
+    def _next_step(
+        self, claim: Mapping[str, Any], spec: NodeClaimSpec, node: Mapping[str, Any] | None
+    ) -> tuple[Step, str]:
+        """``lifecycle.next_step``, with a launch in its backoff as a wait."""
         now = self._clock()
-        step, _ = next_step(_claim_state(claim), _node_state(node, spec), now)
-        if step is Step.LAUNCH:
-            return now < self._retry_at(claim)
-        return step in (Step.AWAIT_NODE, Step.AWAIT_READY, Step.DONE)
+        step, why = next_step(_claim_state(claim), _node_state(node, spec), now)
+        if step is Step.LAUNCH and now < self._retry_at(claim):
+            return Step.AWAIT_RETRY, "the last launch was refused; waiting to retry"
+        return step, why
 
     def give_back(
         self, claim: Mapping[str, Any], provider: CloudProvider, node: Mapping[str, Any] | None
