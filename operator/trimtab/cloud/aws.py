@@ -24,6 +24,9 @@ Subnets and security groups come from the node class's selector terms (by id, or
 the value ``*`` means "has this tag"); the subnet with the most free addresses stands for its
 zone. Launch templates are named after a hash of their content, so a changed AMI, user data or
 security group makes a new template instead of changing one that running machines came from.
+The templates no node class launches with any more are listed and deleted through
+:meth:`AWSProvider.cluster_templates` and :meth:`AWSProvider.delete_template`; which ones is
+decided by the caller, who knows every node class (see ``ec2.stale_templates``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from trimtab.cloud.ec2 import (
     NODEPOOL_TAG,
     PROVIDER_SCHEME,
     TEMPLATE_EXISTS,
+    TEMPLATE_GONE_CODES,
     TEMPLATE_MISSING,
     EC2Client,
     Network,
@@ -62,12 +66,14 @@ from trimtab.cloud.ec2 import (
     fleet_overrides,
     instance_id_of,
     instances_in,
+    is_cluster_template,
     launch_seconds,
     launch_template_data,
     launch_template_name,
     selector_queries,
     tag_list,
     tags_of,
+    template_created,
     terms_text,
 )
 from trimtab.cloud.provider import (
@@ -153,6 +159,46 @@ class AWSProvider:
         """The instance of a provider id; InstanceNotFoundError when it is terminated, unknown,
         or not tagged as this cluster's."""
         return self._owned(instance_id_of(provider_id))
+
+    # -- launch templates ----------------------------------------------------------------------
+
+    @property
+    def region(self) -> str:
+        """The region of the node class: launch templates are regional."""
+        return self._spec.region
+
+    def current_template(self) -> str:
+        """The name of the launch template the node class launches with now, without making it:
+        what garbage collection must keep."""
+        return self._template_content(self._resolve_network())[0]
+
+    def cluster_templates(self) -> list[tuple[str, float]]:
+        """(name, creation time in epoch seconds) of every launch template of the region tagged
+        as this cluster's and named like the ones it makes; templates whose creation time EC2
+        does not say are left out, so they are never collected."""
+        params = {"Filters": [self._cluster_filter()]}
+        found: dict[str, float] = {}
+        for page in self._pages(
+            "describe_launch_templates", params, "listing launch templates", CloudError
+        ):
+            for description in page.get("LaunchTemplates") or []:
+                name = str(description.get("LaunchTemplateName") or "")
+                created = template_created(description)
+                if created is not None and is_cluster_template(name, self._cluster):
+                    found[name] = created
+        return sorted(found.items())
+
+    def delete_template(self, name: str) -> None:
+        """Delete a launch template of this cluster; one already gone is deleted too."""
+        if not is_cluster_template(name, self._cluster):
+            raise ValueError(f"launch template {name!r} is not one of cluster {self._cluster}")
+        self._templates.discard(name)  # a later launch that needs it again makes it again
+        try:
+            with aws_errors(f"deleting launch template {name}"):
+                self._ec2.delete_launch_template(LaunchTemplateName=name)
+        except CloudError as error:
+            if error.code not in TEMPLATE_GONE_CODES:
+                raise
 
     # -- launching ---------------------------------------------------------------------------
 
@@ -325,8 +371,7 @@ class AWSProvider:
 
     def _launch_template(self, network: Network) -> str:
         """The name of the launch template for this node class, created when missing."""
-        data = launch_template_data(self._spec, network.security_groups)
-        name = launch_template_name(self._cluster, data)
+        name, data = self._template_content(network)
         if name in self._templates:
             return name
         tags = tag_list({**self._spec.tags, CLUSTER_TAG: self._cluster})
@@ -346,6 +391,12 @@ class AWSProvider:
             raise LaunchError(f"creating launch template {name}: {error}") from error
         self._templates.add(name)
         return name
+
+    def _template_content(self, network: Network) -> tuple[str, dict[str, Any]]:
+        """The name and content of the node class's launch template, computed in one place so
+        that the template collection keeps is the one launches use."""
+        data = launch_template_data(self._spec, network.security_groups)
+        return launch_template_name(self._cluster, data), data
 
     # -- describing --------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +34,11 @@ MAX_INSTANCE_TYPES = 60
 """Types offered per CreateFleet call: enough choice for EC2, a bounded request."""
 NETWORK_TTL_S = 60.0
 """How long resolved subnets and security groups are reused before they are looked up again."""
+TEMPLATE_DIGEST_CHARS = 16
+"""Hex characters of the content hash that ends a launch template's name."""
+TEMPLATE_MIN_AGE_S = 600.0
+"""A launch template younger than this is never collected: a node class change the operator
+has not seen yet may have just made it (or another replica may be launching with it)."""
 
 LIVE_STATES = ("pending", "running", "stopping", "stopped", "shutting-down")
 """Instance states that still exist (and cost); "terminated" ones linger in answers a while."""
@@ -55,6 +60,9 @@ wrong": the type is short in that zone, the spot or vCPU quota is used up, the t
 in that zone, or the zone's subnet has no free address."""
 TEMPLATE_EXISTS = "InvalidLaunchTemplateName.AlreadyExistsException"
 TEMPLATE_MISSING = "InvalidLaunchTemplateName.NotFoundException"
+TEMPLATE_GONE_CODES = frozenset({TEMPLATE_MISSING, "InvalidLaunchTemplateId.NotFound"})
+"""Both ways EC2 says a launch template does not exist (looked up by name, by id): a deletion
+answered with either has nothing left to do."""
 INSTANCE_MISSING = "InvalidInstanceID.NotFound"
 IDEMPOTENCY_MISMATCH = "IdempotentParameterMismatch"
 
@@ -64,6 +72,8 @@ class EC2Client(Protocol):
 
     def create_fleet(self, **params: Any) -> dict[str, Any]: ...
     def create_launch_template(self, **params: Any) -> dict[str, Any]: ...
+    def delete_launch_template(self, **params: Any) -> dict[str, Any]: ...
+    def describe_launch_templates(self, **params: Any) -> dict[str, Any]: ...
     def describe_instances(self, **params: Any) -> dict[str, Any]: ...
     def describe_security_groups(self, **params: Any) -> dict[str, Any]: ...
     def describe_subnets(self, **params: Any) -> dict[str, Any]: ...
@@ -201,10 +211,49 @@ def launch_template_data(spec: AWSNodeClassSpec, security_groups: Sequence[str])
     return data
 
 
+def template_prefix(cluster_name: str) -> str:
+    """The start of every launch template name of the cluster (see launch_template_name)."""
+    return f"trimtab/{cluster_name}/"
+
+
 def launch_template_name(cluster_name: str, data: Mapping[str, Any]) -> str:
     """``trimtab/<cluster>/<hash of the content>``: a changed content is a new template."""
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-    return f"trimtab/{cluster_name}/{digest}"
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return f"{template_prefix(cluster_name)}{digest[:TEMPLATE_DIGEST_CHARS]}"
+
+
+def is_cluster_template(name: str, cluster_name: str) -> bool:
+    """Whether launch_template_name could have made that name for this cluster: the prefix and
+    then exactly a digest, so cluster ``blue`` never claims the templates of ``blue/green``."""
+    digest = name.removeprefix(template_prefix(cluster_name))
+    return (
+        digest != name
+        and len(digest) == TEMPLATE_DIGEST_CHARS
+        and all(c in "0123456789abcdef" for c in digest)
+    )
+
+
+def stale_templates(
+    templates: Iterable[tuple[str, float]],
+    in_use: Set[str],
+    cluster_name: str,
+    now: float,
+    min_age: float = TEMPLATE_MIN_AGE_S,
+) -> list[str]:
+    """Names of the cluster's launch templates (name, creation time in epoch seconds) that no
+    node class launches with and that are older than ``min_age``, sorted.
+
+    The name is checked even when the templates were listed by the cluster tag: a template
+    whose name is not one this cluster makes was not made by it, whatever its tags say."""
+    return sorted(
+        {
+            name
+            for name, created in templates
+            if is_cluster_template(name, cluster_name)
+            and name not in in_use
+            and now - created > min_age
+        }
+    )
 
 
 def allowed_zones(network: Network, requested: frozenset[str] | None) -> frozenset[str]:
@@ -261,6 +310,12 @@ def launch_seconds(description: Mapping[str, Any]) -> float:
     return launch_time.timestamp() if isinstance(launch_time, datetime) else 0.0
 
 
+def template_created(description: Mapping[str, Any]) -> float | None:
+    """A DescribeLaunchTemplates entry's creation time in epoch seconds, None when unsaid."""
+    created = description.get("CreateTime")
+    return created.timestamp() if isinstance(created, datetime) else None
+
+
 def error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code") or "Unknown")
 
@@ -288,6 +343,7 @@ __all__ = [
     "MAX_INSTANCE_TYPES",
     "NODECLAIM_TAG",
     "NODEPOOL_TAG",
+    "TEMPLATE_MIN_AGE_S",
     "EC2Client",
     "Network",
     "Subnet",
@@ -297,6 +353,8 @@ __all__ = [
     "fleet_error",
     "fleet_overrides",
     "instance_id_of",
+    "is_cluster_template",
     "launch_template_data",
     "launch_template_name",
+    "stale_templates",
 ]

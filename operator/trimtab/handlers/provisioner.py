@@ -4,7 +4,8 @@ become Nodes, and empty Nodes are given back.
 Everything the decisions need is kept in memory by watches (kopf indexes): unschedulable pods,
 the pods bound to each node, Nodes, DaemonSets, NodePools, NodeClaims and node classes. The
 batch runs from the NodePool timer: there is nothing to provision without a NodePool, and the
-first pool's tick after the batch window closes runs it once for all pools.
+first pool's tick after the batch window closes runs it once for all pools. Launch templates no
+AWSNodeClass uses any more are deleted from the first AWSNodeClass's timer.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import kopf
@@ -40,13 +42,15 @@ from trimtab.provisioner.pods import (
     pod_requests,
 )
 from trimtab.provisioner.pools import pool_problem
-from trimtab.provisioner.providers import Providers, UnknownNodeClassError
+from trimtab.provisioner.providers import AWS, Providers, UnknownNodeClassError, collect_templates
 from trimtab.provisioner.service import PoolObject, ProvisionerService
 from trimtab.settings import Settings
 from trimtab.validation import validate_spec
 
 NODE_POOL_KIND = kind_info("NodePool")
 _ALL = "all"
+TEMPLATE_GC_INTERVAL_S = 600.0
+"""Launch templates pile up only as fast as node classes change: every 10 minutes is plenty."""
 
 
 @dataclass(frozen=True)
@@ -144,8 +148,21 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
     async def collect_garbage(name: str, memo: kopf.Memo, **indexes: Any) -> None:
         await _collect(name, memo, indexes)
 
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        "awsnodeclasses",
+        id="collect-templates",
+        interval=TEMPLATE_GC_INTERVAL_S,
+        registry=registry,
+    )
+    async def collect_launch_templates(
+        name: str, body: kopf.Body, memo: kopf.Memo, **indexes: Any
+    ) -> None:
+        await _collect_templates(name, body, memo, indexes)
+
     del start_provisioner, note_unschedulable, provision, pool_status, lifecycle, give_back
-    del collect_garbage
+    del collect_garbage, collect_launch_templates
 
 
 def _register_indexes(registry: kopf.OperatorRegistry) -> None:
@@ -431,6 +448,32 @@ async def _collect(pool: str, memo: kopf.Memo, indexes: Mapping[str, Any]) -> No
     for claim in lost_claims(same_class, instances, now):
         await asyncio.to_thread(memo.claim_client.delete_claim, claim)
         memo.provisioner.requeue()  # its pods need another node
+
+
+async def _collect_templates(
+    name: str, body: kopf.Body, memo: kopf.Memo, indexes: Mapping[str, Any]
+) -> None:
+    """Launch templates no AWSNodeClass uses are deleted. Every class has the timer, but only
+    the alphabetically first one's runs it: once per cluster, over all the classes."""
+    classes: dict[str, dict[str, Any]] = {}
+    for (_, class_name), store in indexes["aws_classes"].items():
+        spec = next(iter(store), None)
+        if spec is not None:
+            classes[class_name] = dict(spec)
+    if not classes or name != min(classes):
+        return
+    operator: Settings = memo.settings
+    provider_of = partial(memo.providers.for_class, AWS)
+    deleted = await asyncio.to_thread(
+        collect_templates, classes, provider_of, operator.cluster_name, time.time()
+    )
+    if deleted:
+        kopf.info(
+            body,
+            reason="LaunchTemplatesDeleted",
+            message=f"Deleted {len(deleted)} launch template{'s' if len(deleted) > 1 else ''} "
+            f"no AWSNodeClass uses: {', '.join(deleted)}",
+        )
 
 
 def _ec2(region: str) -> Any:

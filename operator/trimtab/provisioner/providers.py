@@ -1,16 +1,20 @@
-"""The cloud provider of each node class, made once and reused while its spec stays the same."""
+"""The cloud provider of each node class, made once and reused while its spec stays the same,
+and the collection of the launch templates no node class uses any more."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from trimtab.api.nodes import AWSNodeClassSpec, SimulatedNodeClassSpec
-from trimtab.cloud.provider import CloudProvider
+from trimtab.cloud.provider import CloudError, CloudProvider
 from trimtab.cloud.simulated import NodeStore, SimulatedProvider
 from trimtab.provisioner.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 SIMULATED = "SimulatedNodeClass"
 AWS = "AWSNodeClass"
@@ -64,3 +68,77 @@ class Providers:
                 )
             return AWSProvider(aws, lookup, self._cluster, self._ec2_client(aws.region))
         raise UnknownNodeClassError(f"nodeClassRef.kind: no provider for {kind!r}")
+
+
+class LaunchTemplates(Protocol):
+    """The launch template calls of a provider that makes templates (``cloud.aws.AWSProvider``)."""
+
+    @property
+    def region(self) -> str: ...
+    def current_template(self) -> str: ...
+    def cluster_templates(self) -> list[tuple[str, float]]: ...
+    def delete_template(self, name: str) -> None: ...
+
+
+def collect_templates(
+    classes: Mapping[str, Mapping[str, Any]],
+    provider_of: Callable[[str, Mapping[str, Any]], LaunchTemplates],
+    cluster_name: str,
+    now: float,
+) -> list[str]:
+    """Delete the cluster's launch templates that no AWSNodeClass (name -> spec: all of them)
+    launches with now and that are old enough; the names deleted.
+
+    Templates are regional, so each region of the classes is listed once. A failed listing or
+    deletion is logged and left to the next round."""
+    resolved = _templates_in_use(classes, provider_of)
+    if resolved is None:
+        return []
+    in_use, by_region = resolved
+    deleted: list[str] = []
+    for region, provider in sorted(by_region.items()):
+        deleted += _delete_stale(region, provider, in_use, cluster_name, now)
+    return deleted
+
+
+def _templates_in_use(
+    classes: Mapping[str, Mapping[str, Any]],
+    provider_of: Callable[[str, Mapping[str, Any]], LaunchTemplates],
+) -> tuple[set[str], dict[str, LaunchTemplates]] | None:
+    """The current template of every class, and one provider per region; None when any class
+    cannot say (its spec is invalid, its security groups cannot be looked up): its template
+    might be any of those listed, so none may be deleted."""
+    in_use: set[str] = set()
+    by_region: dict[str, LaunchTemplates] = {}
+    for name in sorted(classes):
+        try:
+            provider = provider_of(name, classes[name])
+            in_use.add(provider.current_template())
+            region = provider.region
+        except Exception as error:  # whatever it is, that class's template is unknown
+            log.warning("Launch templates not collected: AWSNodeClass %s: %s", name, error)
+            return None
+        by_region.setdefault(region, provider)
+    return in_use, by_region
+
+
+def _delete_stale(
+    region: str, provider: LaunchTemplates, in_use: set[str], cluster_name: str, now: float
+) -> list[str]:
+    """Delete the region's templates that are neither in use nor young; the names deleted."""
+    from trimtab.cloud.ec2 import stale_templates  # botocore is only installed for AWS
+
+    try:
+        stale = stale_templates(provider.cluster_templates(), in_use, cluster_name, now)
+    except CloudError as error:
+        log.warning("Launch templates of %s not collected: %s", region, error)
+        return []
+    deleted = []
+    for name in stale:
+        try:
+            provider.delete_template(name)
+        except CloudError as error:
+            log.warning("Launch template %s in %s not deleted: %s", name, region, error)
+            continue
+        deleted.append(name)
+    return deleted

@@ -12,11 +12,14 @@ What moto 5.2.5 does and does not do for these calls (read in ``moto/ec2/models/
   own look-up by the NodeClaim tag is what keeps a retry from buying twice here.
 - It never answers with ``Errors`` (no insufficient capacity, no IdempotentParameterMismatch):
   those answers come from a Stubber.
+- DeleteLaunchTemplate of a name it does not know answers ``MissingParameter`` where EC2
+  answers ``InvalidLaunchTemplateName.NotFoundException``: that answer comes from a Stubber.
 """
 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,12 +37,14 @@ from trimtab.cloud.ec2 import (
     MAX_INSTANCE_TYPES,
     NODECLAIM_TAG,
     NODEPOOL_TAG,
+    TEMPLATE_MIN_AGE_S,
     Network,
     Subnet,
     best_subnet_per_zone,
     client_token,
     fleet_overrides,
     instance_id_of,
+    stale_templates,
 )
 from trimtab.cloud.provider import (
     CloudError,
@@ -526,6 +531,131 @@ def test_get_rebuilds_the_instance_from_ec2(account: Account) -> None:
     )
 
 
+# -- launch template collection ---------------------------------------------------------------
+
+
+def template_names(provider: AWSProvider) -> list[str]:
+    return [name for name, _ in provider.cluster_templates()]
+
+
+def test_current_template_names_the_template_without_making_it(account: Account) -> None:
+    provider = account.provider()
+
+    name = provider.current_template()
+
+    assert account.sent("CreateLaunchTemplate") == []
+    provider.create(request())
+    spec = account.sent("CreateFleet")[0]["LaunchTemplateConfigs"][0]
+    assert spec["LaunchTemplateSpecification"]["LaunchTemplateName"] == name
+
+
+def test_after_an_ami_change_both_templates_are_listed_and_the_old_one_deleted(
+    account: Account,
+) -> None:
+    old = account.provider()
+    old.create(request())
+    new = AWSProvider(
+        node_class(register_image(account.ec2, "node-image-v2")),
+        CATALOG,
+        CLUSTER,
+        account.ec2,
+        clock=account.clock,
+    )
+    new.create(request(claim_name="general-b2c3d", claim_uid="uid-b2c3d"))
+
+    listed = dict(new.cluster_templates())
+    current, previous = new.current_template(), old.current_template()
+    assert current != previous
+    assert sorted(listed) == sorted([current, previous])
+    assert all(abs(created - time.time()) < 600 for created in listed.values())
+    sent = account.sent("CreateFleet")[-1]["LaunchTemplateConfigs"][0]
+    assert sent["LaunchTemplateSpecification"]["LaunchTemplateName"] == current
+
+    new.delete_template(previous)
+
+    assert template_names(new) == [current]
+
+
+def test_a_deleted_template_is_made_again_by_the_next_launch(account: Account) -> None:
+    provider = account.provider()
+    provider.create(request())
+
+    provider.delete_template(provider.current_template())
+    provider.create(request(claim_name="general-b2c3d", claim_uid="uid-b2c3d"))
+
+    assert len(account.sent("CreateLaunchTemplate")) == 2
+    assert template_names(provider) == [provider.current_template()]
+
+
+def test_templates_of_other_clusters_are_never_listed_nor_deleted(account: Account) -> None:
+    ours = account.provider()
+    ours.create(request())
+    foreign = {
+        "trimtab/green/0123456789abcdef": "green",  # another cluster's
+        "trimtab/green/fedcba9876543210": CLUSTER,  # our tag, another cluster's name
+        f"trimtab/{CLUSTER}/0123456789abcdef": "green",  # our name, another cluster's tag
+        f"trimtab/{CLUSTER}/hand-made": CLUSTER,  # our tag and prefix, not a name we make
+        f"trimtab/{CLUSTER}/green/0123456789abcdef": CLUSTER,  # cluster "blue/green"'s
+    }
+    for name, cluster in foreign.items():
+        account.ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": account.ami},
+            TagSpecifications=tag_spec({CLUSTER_TAG: cluster}, "launch-template"),
+        )
+
+    assert template_names(ours) == [ours.current_template()]
+    with pytest.raises(ValueError, match="not one of cluster"):
+        ours.delete_template("trimtab/green/fedcba9876543210")
+    everything = account.ec2.describe_launch_templates()["LaunchTemplates"]
+    assert len(everything) == len(foreign) + 1
+
+
+def test_a_refused_listing_is_a_cloud_error_naming_the_code(ec2_client: Any) -> None:
+    with Stubber(ec2_client) as stubber:
+        stubber.add_client_error(
+            "describe_launch_templates", service_error_code="UnauthorizedOperation"
+        )
+        provider = AWSProvider(node_class(), CATALOG, CLUSTER, stubber.client)
+
+        with pytest.raises(CloudError) as caught:
+            provider.cluster_templates()
+
+    assert not isinstance(caught.value, LaunchError)
+    assert caught.value.code == "UnauthorizedOperation"
+
+
+@pytest.mark.parametrize(
+    "code", ["InvalidLaunchTemplateName.NotFoundException", "InvalidLaunchTemplateId.NotFound"]
+)
+def test_deleting_a_template_already_gone_succeeds(ec2_client: Any, code: str) -> None:
+    name = f"trimtab/{CLUSTER}/0123456789abcdef"
+    with Stubber(ec2_client) as stubber:
+        stubber.add_client_error(
+            "delete_launch_template",
+            service_error_code=code,
+            expected_params={"LaunchTemplateName": name},
+        )
+
+        AWSProvider(node_class(), CATALOG, CLUSTER, stubber.client).delete_template(name)
+
+        stubber.assert_no_pending_responses()
+
+
+def test_a_refused_deletion_is_a_cloud_error(ec2_client: Any) -> None:
+    name = f"trimtab/{CLUSTER}/0123456789abcdef"
+    with Stubber(ec2_client) as stubber:
+        stubber.add_client_error(
+            "delete_launch_template", service_error_code="UnauthorizedOperation"
+        )
+        provider = AWSProvider(node_class(), CATALOG, CLUSTER, stubber.client)
+
+        with pytest.raises(CloudError) as caught:
+            provider.delete_template(name)
+
+    assert caught.value.code == "UnauthorizedOperation"
+
+
 # -- answers moto cannot give: a Stubber ------------------------------------------------------
 
 
@@ -714,3 +844,52 @@ def test_the_subnet_with_most_free_addresses_stands_for_its_zone() -> None:
 
     assert [s.id for s in best_subnet_per_zone(subnets)] == ["subnet-3", "subnet-4"]
     assert [s.id for s in best_subnet_per_zone(subnets[:2])] == ["subnet-1"]
+
+
+HASH_1, HASH_2 = "0123456789abcdef", "fedcba9876543210"
+OLD = NOW - TEMPLATE_MIN_AGE_S - 1
+
+
+def test_an_old_template_no_class_uses_is_stale() -> None:
+    templates = [(f"trimtab/{CLUSTER}/{HASH_1}", OLD), (f"trimtab/{CLUSTER}/{HASH_2}", OLD)]
+
+    assert stale_templates(templates, set(), CLUSTER, NOW) == [
+        f"trimtab/{CLUSTER}/{HASH_1}",
+        f"trimtab/{CLUSTER}/{HASH_2}",
+    ]
+
+
+def test_a_template_in_use_is_kept() -> None:
+    templates = [(f"trimtab/{CLUSTER}/{HASH_1}", OLD), (f"trimtab/{CLUSTER}/{HASH_2}", OLD)]
+
+    stale = stale_templates(templates, {f"trimtab/{CLUSTER}/{HASH_1}"}, CLUSTER, NOW)
+
+    assert stale == [f"trimtab/{CLUSTER}/{HASH_2}"]
+
+
+def test_a_young_template_is_kept() -> None:
+    young = NOW - TEMPLATE_MIN_AGE_S + 1
+    templates = [(f"trimtab/{CLUSTER}/{HASH_1}", young), (f"trimtab/{CLUSTER}/{HASH_2}", OLD)]
+
+    assert stale_templates(templates, set(), CLUSTER, NOW) == [f"trimtab/{CLUSTER}/{HASH_2}"]
+    assert stale_templates(templates, set(), CLUSTER, NOW, min_age=0) == [
+        f"trimtab/{CLUSTER}/{HASH_1}",
+        f"trimtab/{CLUSTER}/{HASH_2}",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"trimtab/{CLUSTER}-2/{HASH_1}",  # a cluster whose name starts like ours
+        f"trimtab/{CLUSTER}/green/{HASH_1}",  # cluster "blue/green"
+        f"trimtab/{CLUSTER}/{HASH_1}0",  # not a digest we make
+        f"trimtab/{CLUSTER}/{HASH_1.upper()}",
+        f"trimtab/{CLUSTER}/",
+        f"trimtab/{CLUSTER}",
+        f"other/trimtab/{CLUSTER}/{HASH_1}",
+        f"trimtab/green/{HASH_1}",
+    ],
+)
+def test_a_template_not_named_like_the_clusters_is_never_stale(name: str) -> None:
+    assert stale_templates([(name, OLD)], set(), CLUSTER, NOW) == []
