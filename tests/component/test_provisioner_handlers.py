@@ -15,6 +15,7 @@ import pytest
 from tests.component.harness import Cluster
 from tests.factories import node_claim, node_pool, simulated_node_class
 from trimtab.handlers import register
+from trimtab.handlers.common import now_rfc3339
 from trimtab.provisioner.model import CAPACITY_TYPE, INSTANCE_TYPE, NODE_POOL, ZONE
 from trimtab.provisioner.nodeclaims import NODE_CLAIM_LABEL
 from trimtab.settings import Settings
@@ -157,3 +158,41 @@ async def test_an_unschedulable_pod_gets_a_claim(operator: Cluster) -> None:
     allowed = next(r for r in claim["spec"]["requirements"] if r["key"] == INSTANCE_TYPE)
     assert allowed["values"], "the claim lists the types it may use"
     assert claim["spec"]["resources"]["cpu"] == "1"
+
+
+async def test_a_node_named_otherwise_is_found_by_its_provider_id(operator: Cluster) -> None:
+    """EC2 names a Node after the instance, not the claim: the claim finds it by provider id.
+    The test plays the cloud: every launch of the simulated provider fails, and the test writes
+    the launched status itself."""
+    await _pool(operator, launchFailureRate=1.0)
+    provider_id = "simulated://us-east-1a/i-0abc"
+    await operator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "ip-10-0-0-7.ec2.internal"},
+            "spec": {"providerID": provider_id},
+        }
+    )
+    await operator.create(_claim())
+    launched = {
+        "providerID": provider_id,
+        "conditions": [
+            {
+                "type": "Launched",
+                "status": "True",
+                "reason": "Launched",
+                "message": "",
+                "lastTransitionTime": now_rfc3339(),
+            }
+        ],
+    }
+    await operator.patch("NodeClaim", "general-abc123", {"status": launched}, subresource="status")
+
+    claim = await operator.wait_for(
+        "NodeClaim",
+        "general-abc123",
+        lambda c: _conditions(c).get("Registered") == "True",
+        what="Registered",
+    )
+    assert claim["status"]["nodeName"] == "ip-10-0-0-7.ec2.internal"

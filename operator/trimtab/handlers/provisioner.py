@@ -193,6 +193,13 @@ def _register_indexes(registry: kopf.OperatorRegistry) -> None:
     def nodes_by_name(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
         return {name: dict(body)}
 
+    @kopf.index("v1", "nodes", id="node_names_by_provider_id", registry=registry)
+    def node_names_by_provider_id(name: str, spec: kopf.Spec, **_: Any) -> dict[str, str] | None:
+        """A claim knows its instance's provider id before it knows the Node's name (EC2
+        names Nodes after the instance's private DNS name)."""
+        provider_id = spec.get("providerID")
+        return {provider_id: name} if provider_id else None
+
     @kopf.index("apps", "v1", "daemonsets", id="daemonset_pods", registry=registry)
     def daemonset_pods(body: kopf.Body, **_: Any) -> dict[str, Any]:
         return {_ALL: daemonset_pod(body)}
@@ -213,7 +220,8 @@ def _register_indexes(registry: kopf.OperatorRegistry) -> None:
     def aws_classes(name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], Any]:
         return {("AWSNodeClass", name): dict(spec)}
 
-    del pending_pods, node_pods, nodes_by_name, daemonset_pods, node_pools, node_claims
+    del pending_pods, node_pods, nodes_by_name, node_names_by_provider_id, daemonset_pods
+    del node_pools, node_claims
     del sim_classes, aws_classes
 
 
@@ -309,19 +317,16 @@ def _class_spec(kind: str, name: str, indexes: Mapping[str, Any]) -> dict[str, A
 
 
 def _node_of(claim: Mapping[str, Any], indexes: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The claim's Node: by the name it recorded, its own name (the simulated provider's), or
+    its instance's provider id."""
     status = claim.get("status") or {}
     nodes = indexes["nodes_by_name"]
-    for name in (status.get("nodeName"), claim["metadata"]["name"]):
+    by_provider_id = indexes["node_names_by_provider_id"].get(status.get("providerID"), [])
+    for name in (status.get("nodeName"), claim["metadata"]["name"], *by_provider_id):
         if name:
             node = next(iter(nodes.get(name, [])), None)
             if node is not None:
                 return dict(node)
-    provider_id = status.get("providerID")
-    if provider_id:
-        for store in nodes.values():
-            for node in store:
-                if (node.get("spec") or {}).get("providerID") == provider_id:
-                    return dict(node)
     return None
 
 
