@@ -16,15 +16,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-FIT_SLACK = 1e-9
-"""Relative slack when comparing summed requests with a capacity (float sums of 0.1s)."""
 MAX_PIVOTS = 500
-PRICING_ROUNDS = 40
-"""Column generation stops after this many rounds even if patterns still improve."""
-NEW_PATTERNS = 24
-"""Patterns added to the master per round (the most profitable ones)."""
-GAP = 0.001
-"""Column generation stops when no new pattern beats its price by more than this."""
 
 
 @dataclass(frozen=True)

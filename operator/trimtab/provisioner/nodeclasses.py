@@ -20,13 +20,6 @@ BoolArray = npt.NDArray[np.bool_]
 
 FIT_SLACK = 1e-9
 """Relative slack when comparing summed requests with a capacity (float sums of 0.1s)."""
-MAX_PIVOTS = 500
-PRICING_ROUNDS = 40
-"""Column generation stops after this many rounds even if patterns still improve."""
-NEW_PATTERNS = 24
-"""Patterns added to the master per round (the most profitable ones)."""
-GAP = 0.001
-"""Column generation stops when no new pattern beats its price by more than this."""
 
 
 def fits_within(used: FloatArray, capacity: FloatArray) -> BoolArray:
