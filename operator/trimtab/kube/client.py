@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+
 import kubernetes
 
 
@@ -28,3 +31,14 @@ class KubeCallError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+def status_message(error: kubernetes.client.ApiException) -> str:
+    """The message of the apiserver's Status answer, or else its HTTP reason."""
+    try:
+        body = json.loads(error.body or "")
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, Mapping) and body.get("message"):
+        return str(body["message"])
+    return str(error.reason or "")

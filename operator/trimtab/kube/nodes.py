@@ -21,7 +21,7 @@ from typing import Any
 import kubernetes
 import urllib3
 
-from trimtab.kube.client import KubeCallError
+from trimtab.kube.client import KubeCallError, status_message
 
 REQUEST_TIMEOUT_S = 10.0
 
@@ -93,7 +93,7 @@ class KubeNodeStore:
             document = json.loads(text or b"{}")
         except kubernetes.client.ApiException as error:
             raise NodeStoreError(
-                f"{what}: HTTP {error.status} {_message(error)}", status=error.status
+                f"{what}: HTTP {error.status} {status_message(error)}", status=error.status
             ) from error
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             raise NodeStoreError(f"{what}: {error}") from error
@@ -108,19 +108,8 @@ def _store_error(
     verb: str, name: str | None, error: kubernetes.client.ApiException
 ) -> NodeStoreError:
     return NodeStoreError(
-        f"{verb} Node {name}: HTTP {error.status} {_message(error)}", status=error.status
+        f"{verb} Node {name}: HTTP {error.status} {status_message(error)}", status=error.status
     )
-
-
-def _message(error: kubernetes.client.ApiException) -> str:
-    """The message of the apiserver's Status answer, or else its HTTP reason."""
-    try:
-        body = json.loads(error.body or "")
-    except (TypeError, ValueError):
-        body = None
-    if isinstance(body, Mapping) and body.get("message"):
-        return str(body["message"])
-    return str(error.reason or "")
 
 
 def _release(answer: Any) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import kubernetes
 import urllib3
 
-from trimtab.kube.client import KubeCallError
+from trimtab.kube.client import KubeCallError, status_message
 from trimtab.quantity import format_cpu, format_memory
 from trimtab.updater.model import ContainerResources
 
@@ -156,7 +156,7 @@ class PodActions:
         except kubernetes.client.ApiException as error:
             if error.status in (404, 405):
                 return ResizeResult.UNSUPPORTED
-            if error.status == 422 and _NOT_ALLOWED.search(_message(error)):
+            if error.status == 422 and _NOT_ALLOWED.search(status_message(error)):
                 return ResizeResult.UNSUPPORTED
             raise _action_error("resizing", namespace, name, error) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
@@ -185,7 +185,7 @@ class PodActions:
             info = json.loads(text or b"{}")
         except kubernetes.client.ApiException as error:
             raise PodActionError(
-                f"reading the server version: HTTP {error.status} {_message(error)}",
+                f"reading the server version: HTTP {error.status} {status_message(error)}",
                 status=error.status,
             ) from error
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
@@ -232,28 +232,17 @@ def _container_patch(container: ContainerResources) -> dict[str, Any]:
     return {"name": container.name, "resources": resources}
 
 
-def _message(error: kubernetes.client.ApiException) -> str:
-    """The message of the apiserver's Status answer, or else its HTTP reason."""
-    try:
-        body = json.loads(error.body or "")
-    except (TypeError, ValueError):
-        body = None
-    if isinstance(body, Mapping) and body.get("message"):
-        return str(body["message"])
-    return str(error.reason or "")
-
-
 def _precondition_failed(error: kubernetes.client.ApiException) -> bool:
     # The storage layer's words: "... Precondition failed: UID in precondition: <ours>, UID in
     # object meta: <the new pod's>".
-    return "precondition failed" in _message(error).lower()
+    return "precondition failed" in status_message(error).lower()
 
 
 def _action_error(
     verb: str, namespace: str, name: str, error: kubernetes.client.ApiException
 ) -> PodActionError:
     return PodActionError(
-        f"{verb} pod {namespace}/{name}: HTTP {error.status} {_message(error)}",
+        f"{verb} pod {namespace}/{name}: HTTP {error.status} {status_message(error)}",
         status=error.status,
     )
 
