@@ -25,6 +25,23 @@ from tests.component.emulator import Fault, TrimtabEmulator
 from trimtab.api.registry import KINDS
 
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+UNREACHABLE = "http://127.0.0.1:9"
+"""The discard port on localhost: nothing listens, so a connection is refused at once."""
+
+
+def connector_to(
+    server: str, retries: int | None = None
+) -> Callable[[], kubernetes.client.ApiClient]:
+    """Official-client connections to ``server`` (``retries=0``: fail on the first refusal)."""
+
+    def connect() -> kubernetes.client.ApiClient:
+        configuration = kubernetes.client.Configuration()
+        configuration.host = server
+        configuration.retries = retries
+        return kubernetes.client.ApiClient(configuration)
+
+    return connect
+
 
 logger = logging.getLogger(__name__)
 
@@ -211,14 +228,7 @@ class Cluster:
     def connector(self) -> Callable[[], kubernetes.client.ApiClient]:
         """Official-client connections to the emulator, for the ports under test (which are
         synchronous: call them in a thread so the emulator, on this loop, can answer)."""
-        server = self.server
-
-        def connect() -> kubernetes.client.ApiClient:
-            configuration = kubernetes.client.Configuration()
-            configuration.host = server
-            return kubernetes.client.ApiClient(configuration)
-
-        return connect
+        return connector_to(self.server)
 
     # -- objects -----------------------------------------------------------------------------
 

@@ -9,10 +9,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import kubernetes
 import pytest
 
-from tests.component.harness import Cluster
+from tests.component.harness import UNREACHABLE, Cluster, connector_to
 from trimtab.api import GROUP, VERSION
 from trimtab.kube.nodeclaims import ClaimApiError, ClaimClient
 
@@ -117,13 +116,7 @@ async def test_other_answers_are_errors_naming_the_object(
 
 
 async def test_an_unreachable_api_is_an_error_without_status() -> None:
-    def connect() -> kubernetes.client.ApiClient:
-        configuration = kubernetes.client.Configuration()
-        configuration.host = "http://127.0.0.1:9"  # discard port: the connection is refused
-        configuration.retries = 0
-        return kubernetes.client.ApiClient(configuration)
-
-    client = ClaimClient(connect)
+    client = ClaimClient(connector_to(UNREACHABLE, retries=0))
 
     with pytest.raises(ClaimApiError, match=NAME) as error:
         await call(client.delete_claim, NAME)

@@ -12,10 +12,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import kubernetes
 import pytest
 
-from tests.component.harness import Cluster
+from tests.component.harness import UNREACHABLE, Cluster, connector_to
 from trimtab.api.nodes import SimulatedNodeClassSpec
 from trimtab.cloud.provider import InstanceNotFoundError, LaunchRequest
 from trimtab.cloud.simulated import KWOK_ANNOTATION, SIMULATED_LABEL, SimulatedProvider
@@ -26,23 +25,13 @@ T = TypeVar("T")
 GI = 2.0**30
 
 
-def connector(server: str, retries: int | None = None) -> Callable[[], kubernetes.client.ApiClient]:
-    def connect() -> kubernetes.client.ApiClient:
-        configuration = kubernetes.client.Configuration()
-        configuration.host = server
-        configuration.retries = retries
-        return kubernetes.client.ApiClient(configuration)
-
-    return connect
-
-
 async def call(function: Callable[..., T], *args: Any) -> T:
     return await asyncio.to_thread(function, *args)
 
 
 @pytest.fixture
 def store(cluster: Cluster) -> KubeNodeStore:
-    return KubeNodeStore(connector(cluster.server))
+    return KubeNodeStore(cluster.connector())
 
 
 def node(name: str = "general-x7k2p", **labels: str) -> dict[str, Any]:
@@ -141,8 +130,7 @@ async def test_other_answers_are_errors_with_their_status(
 
 
 async def test_an_unreachable_api_is_an_error_without_status() -> None:
-    # Port 9 (discard) on localhost: nothing listens, the connection is refused.
-    store = KubeNodeStore(connector("http://127.0.0.1:9", retries=0))
+    store = KubeNodeStore(connector_to(UNREACHABLE, retries=0))
 
     with pytest.raises(NodeStoreError) as error:
         await call(store.create, node())

@@ -11,11 +11,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import kubernetes
 import pytest
 
 from tests.component.emulator import TrimtabEmulator
-from tests.component.harness import Cluster
+from tests.component.harness import UNREACHABLE, Cluster, connector_to
 from trimtab.kube.pods import (
     EvictionResult,
     PodActionError,
@@ -39,19 +38,9 @@ UID_PRECONDITION = (
 )
 
 
-def connector(server: str, retries: int | None = None) -> Callable[[], kubernetes.client.ApiClient]:
-    def connect() -> kubernetes.client.ApiClient:
-        configuration = kubernetes.client.Configuration()
-        configuration.host = server
-        configuration.retries = retries
-        return kubernetes.client.ApiClient(configuration)
-
-    return connect
-
-
 @pytest.fixture
 def actions(cluster: Cluster) -> PodActions:
-    return PodActions(connector(cluster.server))
+    return PodActions(cluster.connector())
 
 
 async def call(function: Callable[..., T], *args: Any) -> T:
@@ -174,9 +163,8 @@ async def test_evict_failures_are_errors(
 
 
 async def test_unreachable_api_is_an_error_without_status() -> None:
-    # Port 9 (discard) on localhost: nothing listens, the connection is refused. urllib3 would
-    # retry three times by default; once is enough here.
-    actions = PodActions(connector("http://127.0.0.1:9", retries=0))
+    # urllib3 would retry three times by default; once is enough here.
+    actions = PodActions(connector_to(UNREACHABLE, retries=0))
 
     with pytest.raises(PodActionError) as error:
         await call(actions.evict, NS, "web-1")
@@ -316,7 +304,7 @@ async def test_1_33_can_resize_and_the_answer_is_kept(
 
     first = await call(actions.supports_in_place_resize)
     second = await call(actions.supports_in_place_resize)
-    other = await call(PodActions(connector(cluster.server)).supports_in_place_resize)
+    other = await call(PodActions(cluster.connector()).supports_in_place_resize)
 
     assert (first, second, other) == (True, True, True)
     assert version_requests(kmock) == 2, "one request per instance"
