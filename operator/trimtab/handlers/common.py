@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import kopf
 
@@ -21,3 +23,10 @@ def pod_reference(namespace: str, name: str, uid: str) -> kopf.Body:
             "metadata": {"name": name, "namespace": namespace, "uid": uid},
         }
     )
+
+
+def validity_recorded(body: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Whether the validity handler has recorded the object's current generation. Timers that
+    write status wait for it: it writes the conditions list too, and a merge patch replaces a
+    list, so going second, from a status that already holds its conditions, keeps both."""
+    return status.get("observedGeneration") == (body.get("metadata") or {}).get("generation")

@@ -20,7 +20,7 @@ from trimtab.api import GROUP, VERSION, kind_info
 from trimtab.api.horizontal import HorizontalScalerSpec
 from trimtab.conditions import make_condition, merge_conditions
 from trimtab.durations import parse_duration
-from trimtab.handlers.common import now_rfc3339
+from trimtab.handlers.common import now_rfc3339, validity_recorded
 from trimtab.horizontal.pods import PodFacts, facts_from_pod
 from trimtab.horizontal.service import HorizontalService, ScalerRef
 from trimtab.kube.client import api_client
@@ -77,8 +77,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         memo: kopf.Memo,
         **kwargs: Any,
     ) -> None:
-        if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
-            # The validity handler records this generation first (see the recommender).
+        if not validity_recorded(body, status):
             return
         verdict = validate_spec(HORIZONTAL_SCALER, body.get("spec"))
         if not isinstance(verdict.spec, HorizontalScalerSpec):

@@ -23,7 +23,7 @@ from trimtab.api import GROUP, VERSION, kind_info
 from trimtab.api.nodes import NodePoolSpec
 from trimtab.conditions import make_condition, merge_conditions
 from trimtab.durations import parse_duration
-from trimtab.handlers.common import now_rfc3339, pod_reference
+from trimtab.handlers.common import now_rfc3339, pod_reference, validity_recorded
 from trimtab.kube.client import api_client
 from trimtab.kube.nodeclaims import ClaimClient
 from trimtab.kube.nodes import KubeNodeStore
@@ -112,8 +112,8 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         memo: kopf.Memo,
         **indexes: Any,
     ) -> None:
-        if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
-            return  # the validity handler goes first (see the VerticalScaler timer)
+        if not validity_recorded(body, status):
+            return
         await _remove_empty_nodes(name, body, memo, indexes)
         _write_pool_status(name, body, status, patch, indexes)
 

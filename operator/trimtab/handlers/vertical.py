@@ -14,7 +14,7 @@ import kopf
 from trimtab.api import GROUP, VERSION, kind_info
 from trimtab.api.vertical import VerticalScalerSpec
 from trimtab.conditions import merge_conditions
-from trimtab.handlers.common import now_rfc3339
+from trimtab.handlers.common import now_rfc3339, validity_recorded
 from trimtab.handlers.recommender import recommend_step
 from trimtab.handlers.updater import update_step
 from trimtab.settings import Settings
@@ -51,10 +51,7 @@ def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
         memo: kopf.Memo,
         **indexes: Any,
     ) -> None:
-        if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
-            # The validity handler records this generation first. It writes the conditions
-            # list too; going second, from a status that already holds its conditions,
-            # keeps both.
+        if not validity_recorded(body, status):
             return
         verdict = validate_spec(VERTICAL_SCALER, body.get("spec"))
         if not isinstance(verdict.spec, VerticalScalerSpec):
