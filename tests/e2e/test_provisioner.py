@@ -29,6 +29,7 @@ from tests.factories import deep_merge, node_pool, simulated_node_class
 from trimtab.history.prometheus_server import stop_process
 from trimtab.provisioner.catalog import load_catalog
 from trimtab.provisioner.model import INSTANCE_CATEGORY, INSTANCE_TYPE, NODE_POOL
+from trimtab.quantity import cores
 
 NAMESPACE = "provisioning"
 CONSOLIDATE_AFTER_S = 10
@@ -178,7 +179,11 @@ def test_a_restart_between_claim_and_launch_buys_no_second_machine(
     operator = _operator(cluster, tmp_path, "first.log")
     try:
         cluster.apply(_workload("batch", 6, "1", "2Gi", "slow"))
-        first = wait_for("a NodeClaim of pool slow", lambda: _claims_of(cluster, "slow"))
+        # One batch may make several claims (created one after another): wait for all of them.
+        first = wait_for(
+            "NodeClaims of pool slow with room for the 6 pods",
+            lambda: (found := _claims_of(cluster, "slow")) and _claimed_cpu(found) >= 6 and found,
+        )
         assert not any(_conditions(c).get("Launched") == "True" for c in first)
         operator.process.kill()
         operator.process.wait(timeout=10)
@@ -199,3 +204,8 @@ def test_a_restart_between_claim_and_launch_buys_no_second_machine(
 
 def _claims_of(cluster: Cluster, pool: str) -> list[dict[str, Any]]:
     return [c for c in cluster.list("nodeclaims") if c["metadata"]["labels"].get(NODE_POOL) == pool]
+
+
+def _claimed_cpu(claims: list[dict[str, Any]]) -> float:
+    """Cores the claims were made for (their pods' requests plus DaemonSet overhead)."""
+    return sum(cores(c["spec"]["resources"].get("cpu", "0")) for c in claims)

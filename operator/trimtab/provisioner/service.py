@@ -143,6 +143,13 @@ class ProvisionerService:
             body = claim_body(plan, pool.name, pool.uid, pool.spec)
             if self._claims.create_claim(body):
                 created.append(body["metadata"]["name"])
+        if created:
+            log.info(
+                "%d pending pods, %d on existing or in-flight nodes: created NodeClaims %s.",
+                len(pending),
+                len(result.on_existing),
+                ", ".join(created),
+            )
         return ProvisionOutcome(tuple(created), result)
 
 
