@@ -16,7 +16,7 @@ from tests.component.harness import Cluster
 from tests.factories import node_claim, node_pool, simulated_node_class
 from trimtab.handlers import register
 from trimtab.handlers.common import now_rfc3339
-from trimtab.provisioner.model import CAPACITY_TYPE, INSTANCE_TYPE, NODE_POOL, ZONE
+from trimtab.provisioner.model import CAPACITY_TYPE, HOSTNAME, INSTANCE_TYPE, NODE_POOL, ZONE
 from trimtab.provisioner.nodeclaims import NODE_CLAIM_LABEL
 from trimtab.settings import Settings
 
@@ -129,34 +129,67 @@ async def test_an_offering_out_of_capacity_drops_the_claim(operator: Cluster) ->
     assert operator.get("Node", "general-abc123") is None
 
 
+def _pod(name: str, app: str, **spec: Any) -> dict[str, Any]:
+    """A pod of 1 CPU and 2Gi for the general pool: unschedulable unless `spec` binds it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop", "labels": {"app": app}},
+        "spec": {
+            "nodeSelector": {NODE_POOL: "general"},
+            "tolerations": [],
+            "containers": [
+                {"name": "app", "resources": {"requests": {"cpu": "1", "memory": "2Gi"}}}
+            ],
+            **spec,
+        },
+        "status": {
+            "phase": "Running" if spec.get("nodeName") else "Pending",
+            "conditions": []
+            if spec.get("nodeName")
+            else [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
+        },
+    }
+
+
 async def test_an_unschedulable_pod_gets_a_claim(operator: Cluster) -> None:
     await _pool(operator)
-    await operator.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": "api-1", "namespace": "shop"},
-            "spec": {
-                "nodeSelector": {NODE_POOL: "general"},
-                "tolerations": [],
-                "containers": [
-                    {"name": "app", "resources": {"requests": {"cpu": "1", "memory": "2Gi"}}}
-                ],
-            },
-            "status": {
-                "phase": "Pending",
-                "conditions": [
-                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
-                ],
-            },
-        }
-    )
+    await operator.create(_pod("api-1", "api"))
     await operator.wait_until(lambda: bool(operator.objects("NodeClaim")), within=5, what="a claim")
     (claim,) = operator.objects("NodeClaim")
     assert claim["metadata"]["labels"][NODE_POOL] == "general"
     assert claim["metadata"]["ownerReferences"][0]["kind"] == "NodePool"
     allowed = next(r for r in claim["spec"]["requirements"] if r["key"] == INSTANCE_TYPE)
     assert allowed["values"], "the claim lists the types it may use"
+    assert claim["spec"]["resources"]["cpu"] == "1"
+
+
+async def test_a_node_whose_pods_shun_the_pending_pod_gets_no_more_pods(
+    operator: Cluster,
+) -> None:
+    """The scheduler checks anti-affinity both ways: a db pod that keeps api pods off its node
+    makes a roomy node of the pool useless to them, so the api pod gets a claim."""
+    await _pool(operator)
+    await operator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "roomy", "labels": {NODE_POOL: "general", ZONE: "us-east-1a"}},
+            "spec": {},
+            "status": {"allocatable": {"cpu": "16", "memory": "64Gi", "pods": "110"}},
+        }
+    )
+    shun_api = {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "api"}}, "topologyKey": HOSTNAME}
+        ]
+    }
+    await operator.create(
+        _pod("db-1", "db", nodeName="roomy", affinity={"podAntiAffinity": shun_api})
+    )
+    await operator.create(_pod("api-1", "api"))
+    await operator.wait_until(lambda: bool(operator.objects("NodeClaim")), within=5, what="a claim")
+    (claim,) = operator.objects("NodeClaim")
     assert claim["spec"]["resources"]["cpu"] == "1"
 
 

@@ -37,6 +37,7 @@ from trimtab.provisioner.pods import (
     DO_NOT_DISRUPT,
     daemonset_pod,
     existing_node,
+    hostname_anti_affinity,
     is_unschedulable,
     pending_pod,
     pod_requests,
@@ -61,6 +62,8 @@ class BoundPod:
     requests: Mapping[str, float]
     daemonset: bool
     do_not_disrupt: bool
+    anti_affinity: tuple[Mapping[str, str], ...] = ()
+    """matchLabels of its required anti-affinity on the hostname."""
 
 
 def register(registry: kopf.OperatorRegistry, settings: Settings) -> None:
@@ -186,6 +189,7 @@ def _register_indexes(registry: kopf.OperatorRegistry) -> None:
                 daemonset=any(o.get("kind") == "DaemonSet" for o in owners)
                 or "kubernetes.io/config.mirror" in annotations,
                 do_not_disrupt=str(annotations.get(DO_NOT_DISRUPT, "")).lower() == "true",
+                anti_affinity=hostname_anti_affinity(body.get("spec") or {}),
             )
         }
 
@@ -285,6 +289,7 @@ def _existing_nodes(indexes: Mapping[str, Any], claims: list[dict[str, Any]]) ->
                 existing_node(node, []),
                 requested=requested,
                 pod_labels=tuple(pod.labels for pod in pods),
+                repels=tuple(s for pod in pods for s in pod.anti_affinity),
             )
         )
     catalog = load_catalog()

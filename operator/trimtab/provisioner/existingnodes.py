@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trimtab.provisioner.hostrules import HostRules
+from trimtab.provisioner.hostrules import HostRules, selector_matches
 from trimtab.provisioner.model import ZONE, ExistingNode
 from trimtab.provisioner.nodeclasses import FloatArray, IntArray, amounts_vector
 from trimtab.provisioner.podgroups import PodGroup
@@ -50,14 +50,16 @@ class ExistingNodes:
         )
 
     def eligible(self, group: PodGroup, zone: str | None = None) -> list[int]:
-        """Existing nodes whose labels satisfy one of the group's terms and whose taints it
-        tolerates (in the zone, when one is given)."""
+        """Existing nodes whose labels satisfy one of the group's terms, whose taints it
+        tolerates and whose pods' anti-affinity does not keep it away (in the zone, when one
+        is given)."""
         return [
             n
             for n, node in enumerate(self.nodes)
             if (zone is None or self.zones[n] == zone)
             and any(term.matches(node.labels) for term in group.terms)
             and not untolerated(node.taints, group.pod.tolerations)
+            and not any(selector_matches(group.pod.labels, s) for s in node.repels)
         ]
 
     def place(

@@ -175,6 +175,9 @@ class ExistingNode:
     pod_labels: tuple[Mapping[str, str], ...] = ()
     """Labels of its pods, for anti-affinity and hostname spread."""
     in_flight: bool = False
+    repels: tuple[Mapping[str, str], ...] = ()
+    """matchLabels of its pods' required anti-affinity on HOSTNAME: pods they match may not
+    join them (the scheduler checks anti-affinity both ways)."""
 
 
 @dataclass(frozen=True)

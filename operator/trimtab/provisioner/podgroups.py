@@ -4,7 +4,7 @@ group record every later step works on."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from trimtab.provisioner.model import PendingPod, TopologySpread
@@ -37,15 +37,18 @@ def _shape(pod: PendingPod, label_keys: frozenset[str]) -> tuple[object, ...]:
     )
 
 
-def group_pods(pods: Sequence[PendingPod]) -> list[tuple[PendingPod, list[str]]]:
+def group_pods(
+    pods: Sequence[PendingPod], selectors: Iterable[Mapping[str, str]] = ()
+) -> list[tuple[PendingPod, list[str]]]:
     """Identical pods as (one of them, all their uids), in order of first appearance. Labels
-    count only where some pod's spread or anti-affinity selects on them."""
-    keys = frozenset(
-        key
+    count only where some pod's spread or anti-affinity, or one of `selectors` (existing pods'
+    anti-affinity), selects on them."""
+    own = (
+        selector
         for pod in pods
         for selector in (*(s.selector for s in pod.spread), *pod.anti_affinity)
-        for key in selector
     )
+    keys = frozenset(key for selector in (*own, *selectors) for key in selector)
     shapes: dict[tuple[object, ...], tuple[PendingPod, list[str]]] = {}
     for pod in pods:
         found = shapes.setdefault(_shape(pod, keys), (pod, []))

@@ -92,6 +92,7 @@ def existing_node(
         requested=requested,
         pod_labels=tuple(dict((p.get("metadata") or {}).get("labels") or {}) for p in bound),
         in_flight=in_flight,
+        repels=tuple(s for p in bound for s in hostname_anti_affinity(p.get("spec") or {})),
     )
 
 

@@ -60,7 +60,7 @@ class _Simulation:
         nodes: Sequence[ExistingNode],
         daemonsets: Sequence[DaemonSetPod],
     ) -> None:
-        shapes = group_pods(pods)
+        shapes = group_pods(pods, (s for node in nodes for s in node.repels))
         extra = {r for p, _ in shapes for r in p.requests} | {
             r for d in daemonsets for r in d.requests
         }

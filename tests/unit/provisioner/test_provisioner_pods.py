@@ -163,10 +163,19 @@ def test_existing_node_counts_its_live_pods() -> None:
         "spec": {"taints": [{"key": "gpu", "value": "true", "effect": "NoSchedule"}]},
         "status": {"allocatable": {"cpu": "3920m", "memory": "15Gi", "pods": "58"}},
     }
-    bound = [pod(spec={"nodeName": "n1"}), pod(metadata={"deletionTimestamp": "x"})]
+    shuns_db = {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": HOSTNAME}
+        ]
+    }
+    bound = [
+        pod(spec={"nodeName": "n1", "affinity": {"podAntiAffinity": shuns_db}}),
+        pod(metadata={"deletionTimestamp": "x"}),
+    ]
     found = existing_node(node, bound, in_flight=True)
     assert found.allocatable == {"cpu": 3.92, "memory": 15 * GI, "pods": 58.0}
     assert found.requested == {"cpu": 0.5, "memory": GI, "pods": 1.0}
     assert found.taints == (Taint("gpu", "true", "NoSchedule"),)
     assert found.pod_labels == ({"app": "web"},)
+    assert found.repels == ({"app": "db"},)
     assert found.in_flight is True

@@ -347,6 +347,18 @@ def test_anti_affinity_keeps_pods_off_existing_nodes_with_matching_pods() -> Non
     assert len(result.claims) == 1
 
 
+def test_existing_pods_anti_affinity_keeps_matching_pods_off_their_node() -> None:
+    # The scheduler checks anti-affinity both ways: a db pod that shuns web pods keeps
+    # them off its node, though the web pods say nothing about db.
+    node = existing_node("old", 8, 32, pod_labels=({"app": "db"},), repels=({"app": "web"},))
+    result = run(
+        [pending("web-1", labels={"app": "web"}), pending("cache-1", labels={"app": "cache"})],
+        nodes=(node,),
+    )
+    assert result.on_existing == {"cache-1": "old"}
+    assert [list(c.pods) for c in result.claims] == [["web-1"]]
+
+
 def test_hostname_spread_counts_existing_pods() -> None:
     spread = (TopologySpread(HOSTNAME, 2, {"app": "web"}),)
     node = existing_node("old", 8, 32, pod_labels=({"app": "web"},))

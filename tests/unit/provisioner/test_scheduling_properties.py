@@ -143,6 +143,9 @@ def nodes(draw: st.DrawFn) -> list[ExistingNode]:
                     {"app": f"w{k}"} for k in draw(st.lists(st.integers(0, 3), max_size=3))
                 ),
                 in_flight=draw(st.booleans()),
+                repels=tuple(
+                    {"app": f"w{k}"} for k in draw(st.lists(st.integers(0, 3), max_size=2))
+                ),
             )
         )
     return found
@@ -322,6 +325,8 @@ def check_pod_rules(
     for node in nodes:
         here = [by_uid[u] for u, n in result.on_existing.items() if n == node.name]
         hosts.append((here, tuple(dict(labels) for labels in node.pod_labels)))
+        for pod in here:  # its pods' anti-affinity keeps matching pods away too
+            assert not any(selector_matches(pod.labels, s) for s in node.repels), (pod.uid, node)
     for batch, old in hosts:
         everyone = [p.labels for p in batch] + list(old)
         for k, pod in enumerate(batch):
