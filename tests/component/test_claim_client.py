@@ -107,12 +107,13 @@ async def test_other_answers_are_errors_naming_the_object(
     method: str,
     action: Callable[[ClaimClient], object],
 ) -> None:
-    cluster.inject_fault(kind, 500, method=method)
+    cluster.inject_fault(kind, 500, method=method, message="etcd is on fire")
 
     with pytest.raises(ClaimApiError, match=NAME) as error:
         await call(action, client)
 
     assert error.value.status == 500
+    assert "etcd is on fire" in str(error.value), "the apiserver's own words"
 
 
 async def test_an_unreachable_api_is_an_error_without_status() -> None:

@@ -17,7 +17,7 @@ import kubernetes
 import urllib3
 
 from trimtab.api import GROUP, VERSION
-from trimtab.kube.client import KubeCallError
+from trimtab.kube.client import KubeCallError, status_message
 
 REQUEST_TIMEOUT_S = 10.0
 NODECLAIMS = "nodeclaims"
@@ -55,7 +55,7 @@ class ClaimClient:
             if error.status == done:
                 return False
             raise ClaimApiError(
-                f"{what} {name}: {error.status} {error.reason}", status=error.status
+                f"{what} {name}: {error.status} {status_message(error)}", status=error.status
             ) from error
         except (urllib3.exceptions.HTTPError, OSError) as error:
             raise ClaimApiError(f"{what} {name}: {error}") from error
