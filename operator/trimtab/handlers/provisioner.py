@@ -41,6 +41,7 @@ from trimtab.provisioner.pods import (
     is_unschedulable,
     pending_pod,
     pod_requests,
+    scoped_labels,
 )
 from trimtab.provisioner.pools import pool_problem
 from trimtab.provisioner.providers import AWS, Providers, UnknownNodeClassError, collect_templates
@@ -184,12 +185,14 @@ def _register_indexes(registry: kopf.OperatorRegistry) -> None:
         annotations = meta.get("annotations") or {}
         return {
             node: BoundPod(
-                labels=dict(meta.get("labels") or {}),
+                labels=scoped_labels(meta),
                 requests=pod_requests(body.get("spec") or {}),
                 daemonset=any(o.get("kind") == "DaemonSet" for o in owners)
                 or "kubernetes.io/config.mirror" in annotations,
                 do_not_disrupt=str(annotations.get(DO_NOT_DISRUPT, "")).lower() == "true",
-                anti_affinity=hostname_anti_affinity(body.get("spec") or {}),
+                anti_affinity=hostname_anti_affinity(
+                    body.get("spec") or {}, meta.get("namespace", "")
+                ),
             )
         }
 

@@ -30,6 +30,10 @@ INSTANCE_CPU = "trimtab.dev/instance-cpu"
 INSTANCE_MEMORY = "trimtab.dev/instance-memory"
 """In MiB, as a string (Gt/Lt requirements compare integers)."""
 NODE_POOL = "trimtab.dev/nodepool"
+NAMESPACE_LABEL = "(namespace)"
+"""A key no real label has (label keys cannot hold parentheses): pods' labels carry their
+namespace under it, and so do the spread and anti-affinity selectors read from a pod, so that a
+selector matches only the pods of the namespace it applies to, as in the scheduler."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from trimtab.provisioner.model import (
     HOSTNAME,
+    NAMESPACE_LABEL,
     ZONE,
     Amounts,
     DaemonSetPod,
@@ -47,17 +48,18 @@ def pending_pod(pod: Mapping[str, Any]) -> PendingPod:
     """A pod as the simulation needs it."""
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     annotations = meta.get("annotations") or {}
+    namespace = meta.get("namespace", "")
     return PendingPod(
-        namespace=meta.get("namespace", ""),
+        namespace=namespace,
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
         requests=pod_requests(spec),
-        labels=dict(meta.get("labels") or {}),
+        labels=scoped_labels(meta),
         node_selector=dict(spec.get("nodeSelector") or {}),
         required_affinity=required_node_affinity(spec),
         tolerations=tolerations(spec),
-        spread=topology_spread(spec, meta.get("labels") or {}),
-        anti_affinity=hostname_anti_affinity(spec),
+        spread=topology_spread(spec, meta.get("labels") or {}, namespace),
+        anti_affinity=hostname_anti_affinity(spec, namespace),
         do_not_disrupt=str(annotations.get(DO_NOT_DISRUPT, "")).lower() == "true",
     )
 
@@ -90,9 +92,15 @@ def existing_node(
         taints=tuple(_taint(t) for t in spec.get("taints") or []),
         allocatable=resource_amounts((node.get("status") or {}).get("allocatable") or {}),
         requested=requested,
-        pod_labels=tuple(dict((p.get("metadata") or {}).get("labels") or {}) for p in bound),
+        pod_labels=tuple(scoped_labels(p.get("metadata") or {}) for p in bound),
         in_flight=in_flight,
-        repels=tuple(s for p in bound for s in hostname_anti_affinity(p.get("spec") or {})),
+        repels=tuple(
+            selector
+            for p in bound
+            for selector in hostname_anti_affinity(
+                p.get("spec") or {}, (p.get("metadata") or {}).get("namespace", "")
+            )
+        ),
     )
 
 
@@ -150,30 +158,45 @@ def tolerations(spec: Mapping[str, Any]) -> tuple[Toleration, ...]:
     )
 
 
+def scoped_labels(meta: Mapping[str, Any]) -> dict[str, str]:
+    """A pod's labels and its namespace (under NAMESPACE_LABEL), for selectors to match."""
+    return {**(meta.get("labels") or {}), NAMESPACE_LABEL: meta.get("namespace", "")}
+
+
 def topology_spread(
-    spec: Mapping[str, Any], labels: Mapping[str, str]
+    spec: Mapping[str, Any], labels: Mapping[str, str], namespace: str
 ) -> tuple[TopologySpread, ...]:
-    """Hard spread constraints on zone or hostname (soft ones do not decide what to buy)."""
+    """Hard spread constraints on zone or hostname (soft ones do not decide what to buy); they
+    count the pods of the pod's own namespace."""
     found = []
     for constraint in spec.get("topologySpreadConstraints") or []:
         key = constraint.get("topologyKey")
         if key not in _SPREAD_KEYS or constraint.get("whenUnsatisfiable") != "DoNotSchedule":
             continue
-        selector = (constraint.get("labelSelector") or {}).get("matchLabels") or dict(labels)
-        found.append(TopologySpread(key, int(constraint.get("maxSkew") or 1), dict(selector)))
+        selector = (constraint.get("labelSelector") or {}).get("matchLabels") or labels
+        scoped = {**selector, NAMESPACE_LABEL: namespace}
+        found.append(TopologySpread(key, int(constraint.get("maxSkew") or 1), scoped))
     return tuple(found)
 
 
-def hostname_anti_affinity(spec: Mapping[str, Any]) -> tuple[Mapping[str, str], ...]:
-    """matchLabels of required pod anti-affinity terms on the hostname."""
+def hostname_anti_affinity(
+    spec: Mapping[str, Any], namespace: str
+) -> tuple[Mapping[str, str], ...]:
+    """matchLabels of required pod anti-affinity terms on the hostname, scoped to the pod's
+    namespace unless the term names namespaces of its own (then to all: the safe side, which
+    may buy a node more but never plans a pod where the scheduler would not put it)."""
     terms = ((spec.get("affinity") or {}).get("podAntiAffinity") or {}).get(
         "requiredDuringSchedulingIgnoredDuringExecution"
     ) or []
-    return tuple(
-        dict((term.get("labelSelector") or {}).get("matchLabels") or {})
-        for term in terms
-        if term.get("topologyKey") == HOSTNAME
-    )
+    found = []
+    for term in terms:
+        if term.get("topologyKey") != HOSTNAME:
+            continue
+        selector = dict((term.get("labelSelector") or {}).get("matchLabels") or {})
+        if not term.get("namespaces") and term.get("namespaceSelector") is None:
+            selector[NAMESPACE_LABEL] = namespace
+        found.append(selector)
+    return tuple(found)
 
 
 def _container_requests(container: Mapping[str, Any]) -> Amounts:

@@ -7,10 +7,13 @@ from typing import Any
 import pytest
 
 from tests.factories import deep_merge
+from tests.unit.provisioner.conftest import instance_type
 from trimtab.provisioner.model import (
     HOSTNAME,
+    NAMESPACE_LABEL,
     ZONE,
     LabelRequirement,
+    NodePoolView,
     Taint,
     Toleration,
     TopologySpread,
@@ -22,6 +25,7 @@ from trimtab.provisioner.pods import (
     pending_pod,
     pod_requests,
 )
+from trimtab.provisioner.scheduling import schedule
 
 GI = 1024.0**3
 
@@ -111,6 +115,11 @@ def test_pending_pod_keeps_everything_that_decides_where_it_may_go() -> None:
                     "requiredDuringSchedulingIgnoredDuringExecution": [
                         {"topologyKey": HOSTNAME, "labelSelector": {"matchLabels": {"app": "web"}}},
                         {"topologyKey": ZONE, "labelSelector": {"matchLabels": {"app": "web"}}},
+                        {
+                            "topologyKey": HOSTNAME,
+                            "labelSelector": {"matchLabels": {"app": "cache"}},
+                            "namespaces": ["shop", "cache"],
+                        },
                     ]
                 },
             },
@@ -132,8 +141,10 @@ def test_pending_pod_keeps_everything_that_decides_where_it_may_go() -> None:
         Toleration("gpu", "Exists", None, "NoSchedule"),
         Toleration(None, "Exists", None, None),
     )
-    assert found.spread == (TopologySpread(ZONE, 1, {"app": "web"}),)
-    assert found.anti_affinity == ({"app": "web"},)
+    # Selectors count the pods of the pod's namespace, unless a term names namespaces itself.
+    assert found.labels == {"app": "web", NAMESPACE_LABEL: "shop"}
+    assert found.spread == (TopologySpread(ZONE, 1, {"app": "web", NAMESPACE_LABEL: "shop"}),)
+    assert found.anti_affinity == ({"app": "web", NAMESPACE_LABEL: "shop"}, {"app": "cache"})
     assert found.do_not_disrupt is True
 
 
@@ -176,6 +187,32 @@ def test_existing_node_counts_its_live_pods() -> None:
     assert found.allocatable == {"cpu": 3.92, "memory": 15 * GI, "pods": 58.0}
     assert found.requested == {"cpu": 0.5, "memory": GI, "pods": 1.0}
     assert found.taints == (Taint("gpu", "true", "NoSchedule"),)
-    assert found.pod_labels == ({"app": "web"},)
-    assert found.repels == ({"app": "db"},)
+    assert found.pod_labels == ({"app": "web", NAMESPACE_LABEL: "shop"},)
+    assert found.repels == ({"app": "db", NAMESPACE_LABEL: "shop"},)
     assert found.in_flight is True
+
+
+def test_anti_affinity_and_spread_count_only_the_pods_own_namespace() -> None:
+    shun_web = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"topologyKey": HOSTNAME, "labelSelector": {"matchLabels": {"app": "web"}}}
+            ]
+        }
+    }
+    node = {
+        "metadata": {"name": "n1", "labels": {ZONE: "zone-a"}},
+        "status": {"allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"}},
+    }
+    resident = pod(spec={"nodeName": "n1", "affinity": shun_web})  # app=web in shop
+    same = pending_pod(pod(metadata={"name": "web-2", "uid": "u-2"}, spec={"affinity": shun_web}))
+    other = pending_pod(pod(metadata={"name": "web-1", "namespace": "blog", "uid": "u-3"}, spec={}))
+    result = schedule(
+        [same, other],
+        [NodePoolView("general")],
+        [instance_type("m.large", 2, 8, 0.1)],
+        [existing_node(node, [resident])],
+    )
+    # The resident's term keeps web pods of shop away; blog's web pod may join it.
+    assert result.on_existing == {"u-3": "n1"}
+    assert [c.pods for c in result.claims] == [("u-2",)]
