@@ -245,7 +245,7 @@ async def _provision(memo: kopf.Memo, indexes: Mapping[str, Any]) -> None:
         memo.provisioner.provision, pending, pools, nodes, daemonsets, claims
     )
     by_uid = {pod.uid: pod for pod in pending}
-    for uid, why in outcome.result.unschedulable.items():
+    for uid, why in outcome.newly_unschedulable.items():
         pod = by_uid.get(uid)
         if pod is not None:
             kopf.warn(

@@ -5,6 +5,12 @@ capacity" (skipped for 3 minutes); everything else comes from the cluster at eac
 restart loses nothing but those. In-flight NodeClaims count as empty nodes in the simulation:
 the pods still pending are the ones they were made for, so a restarted operator fills them
 instead of buying again.
+
+The scheduler does not always place pods as the simulation did (its scoring spreads pods over
+nodes, and what lands where decides what is left), so a pod a batch found room for may still be
+Unschedulable once the nodes are up. Such pods are planned again REPLAN_AFTER seconds after
+the batch, counting what the cluster holds by then; pods the simulation found no room for wait
+for a new pod or a claim given up, so their NoNodeFits Events are not repeated in a loop.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ log = logging.getLogger(__name__)
 
 ICE_TTL = 180.0
 """Seconds an offering that answered "insufficient capacity" is left out of plans."""
+REPLAN_AFTER = 30.0
+"""Seconds after a batch when the pods it found room for, if still pending, are planned again."""
 
 
 class ClaimCreator(Protocol):
@@ -61,6 +69,8 @@ class ProvisionOutcome:
     created: tuple[str, ...] = ()
     """Names of the NodeClaims created."""
     result: SchedulingResult = field(default_factory=SchedulingResult)
+    newly_unschedulable: Mapping[str, str] = field(default_factory=dict)
+    """The pods nothing fits, with why, that the previous batch did not report so."""
 
 
 class ProvisionerService:
@@ -73,13 +83,18 @@ class ProvisionerService:
         idle: float = 1.0,
         longest: float = 10.0,
         clock: Callable[[], float] = time.time,
+        replan_after: float = REPLAN_AFTER,
     ) -> None:
         self._claims = claims
         self._catalog = catalog
         self._idle, self._longest = idle, longest
         self._clock = clock
+        self._replan_after = replan_after
         self._window: BatchWindow | None = None
         self._seen: set[str] = set()
+        self._placed_at: float | None = None
+        """When the last batch found room for pods (None: it found room for none)."""
+        self._unschedulable: dict[str, str] = {}
         self._out_of_capacity: dict[tuple[str, str, str], float] = {}
         self._lock = threading.Lock()
 
@@ -102,10 +117,14 @@ class ProvisionerService:
             self._window = BatchWindow.open(now) if self._window is None else self._window
 
     def due(self) -> bool:
-        """Whether a batch is waiting and its window has closed."""
+        """Whether a batch is waiting and its window has closed, or the last batch found room
+        for pods REPLAN_AFTER seconds ago (those still pending are planned again)."""
+        now = self._clock()
         with self._lock:
-            window = self._window
-        return window is not None and window.closed(self._clock(), self._idle, self._longest)
+            window, placed_at = self._window, self._placed_at
+        if placed_at is not None and now - placed_at >= self._replan_after:
+            return True
+        return window is not None and window.closed(now, self._idle, self._longest)
 
     def out_of_capacity(self, offerings: Iterable[tuple[str, str, str]]) -> None:
         """Leave these (type, zone, capacity type) out of plans for ICE_TTL seconds."""
@@ -126,11 +145,12 @@ class ProvisionerService:
         with self._lock:
             # A pod planned once opens no new window while it stays pending (no hot loop for
             # pods nothing fits); requeue() plans them all again when a claim is given up.
-            self._window, self._seen = None, {pod.uid for pod in pending}
+            self._window, self._seen, self._placed_at = None, {pod.uid for pod in pending}, None
             now = self._clock()
             blocked = [key for key, until in self._out_of_capacity.items() if until > now]
             self._out_of_capacity = {k: self._out_of_capacity[k] for k in blocked}
         if not pending or not pools:
+            self._unschedulable = {}
             return ProvisionOutcome()
         catalog = self._catalog().without(blocked)
         in_use = in_use_by_pool(claims)
@@ -150,7 +170,12 @@ class ProvisionerService:
                 len(result.on_existing),
                 ", ".join(created),
             )
-        return ProvisionOutcome(tuple(created), result)
+        with self._lock:
+            if len(result.unschedulable) < len(pending):
+                self._placed_at = now
+            before, self._unschedulable = self._unschedulable, dict(result.unschedulable)
+        news = {uid: why for uid, why in result.unschedulable.items() if before.get(uid) != why}
+        return ProvisionOutcome(tuple(created), result, news)
 
 
 def _view(pool: PoolObject, in_use: Mapping[str, float]) -> NodePoolView:
