@@ -229,3 +229,57 @@ async def test_a_node_named_otherwise_is_found_by_its_provider_id(operator: Clus
         what="Registered",
     )
     assert claim["status"]["nodeName"] == "ip-10-0-0-7.ec2.internal"
+
+
+async def test_a_node_still_starting_holds_the_pods_it_was_bought_for(operator: Cluster) -> None:
+    """Its startup taint and the not-ready taint go away by themselves: a batch in the meantime
+    puts the pods it can take back on it and buys only for the rest."""
+    await _pool(operator, launchFailureRate=1.0)  # the test plays the cloud
+    not_ready = {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+    await operator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": "general-abc123",
+                "labels": {NODE_POOL: "general", ZONE: "us-east-1a", INSTANCE_TYPE: "m7i.large"},
+            },
+            "spec": {"providerID": "simulated://us-east-1a/general-abc123"},
+            "status": {"allocatable": {"cpu": "1930m", "memory": "7Gi", "pods": "29"}},
+        }
+    )
+    await operator.patch("Node", "general-abc123", {"spec": {"taints": [STARTUP_TAINT, not_ready]}})
+    await operator.create(_claim())
+    started = {
+        "providerID": "simulated://us-east-1a/general-abc123",
+        "conditions": [
+            {
+                "type": "Launched",
+                "status": "True",
+                "reason": "Launched",
+                "message": "",
+                "lastTransitionTime": now_rfc3339(),
+            }
+        ],
+    }
+    await operator.patch("NodeClaim", "general-abc123", {"status": started}, subresource="status")
+    await operator.wait_for(
+        "NodeClaim",
+        "general-abc123",
+        lambda c: _conditions(c).get("Registered") == "True",
+        what="Registered",
+    )
+
+    await operator.create(_pod("api-1", "api"))
+    big = _pod("batch-1", "batch")
+    big["spec"]["containers"][0]["resources"]["requests"] = {"cpu": "6", "memory": "4Gi"}
+    await operator.create(big)
+
+    def others() -> list[dict[str, Any]]:
+        return [
+            c for c in operator.objects("NodeClaim") if c["metadata"]["name"] != "general-abc123"
+        ]
+
+    await operator.wait_until(lambda: bool(others()), within=5, what="a claim for batch-1")
+    (claim,) = others()
+    assert claim["spec"]["resources"]["cpu"] == "6", "api-1 waits for the starting node"

@@ -28,7 +28,14 @@ from trimtab.kube.client import api_client
 from trimtab.kube.nodeclaims import ClaimClient
 from trimtab.kube.nodes import KubeNodeStore
 from trimtab.provisioner.catalog import load_catalog
-from trimtab.provisioner.claims import in_flight_node, in_use_by_pool, pool_view, quantities
+from trimtab.provisioner.claims import (
+    in_flight_node,
+    in_use_by_pool,
+    is_initialized,
+    pool_view,
+    quantities,
+    starting_node,
+)
 from trimtab.provisioner.disruption import NodeUse, PoolDisruption, empty_nodes_to_remove
 from trimtab.provisioner.lifecycle import Step
 from trimtab.provisioner.model import NODE_POOL, ExistingNode, PendingPod
@@ -271,8 +278,15 @@ def _valid_pools(indexes: Mapping[str, Any]) -> list[PoolObject]:
 
 
 def _existing_nodes(indexes: Mapping[str, Any], claims: list[dict[str, Any]]) -> list[ExistingNode]:
-    """Schedulable Nodes with their pods, and claims without a Node yet as empty nodes."""
+    """Schedulable Nodes with their pods (those of claims still starting without their
+    passing taints), and claims without a Node yet as empty nodes."""
     bound = indexes["node_pods"]
+    catalog = load_catalog()
+    starting = {
+        (claim.get("status") or {}).get("nodeName") or claim["metadata"]["name"]: claim
+        for claim in claims
+        if not is_initialized(claim)
+    }
     found = []
     registered = set()
     for name, store in indexes["nodes_by_name"].items():
@@ -287,15 +301,14 @@ def _existing_nodes(indexes: Mapping[str, Any], claims: list[dict[str, Any]]) ->
         for pod in pods:
             for resource, amount in pod.requests.items():
                 requested[resource] = requested.get(resource, 0.0) + amount
-        found.append(
-            replace(
-                existing_node(node, []),
-                requested=requested,
-                pod_labels=tuple(pod.labels for pod in pods),
-                repels=tuple(s for pod in pods for s in pod.anti_affinity),
-            )
+        view = replace(
+            existing_node(node, []),
+            requested=requested,
+            pod_labels=tuple(pod.labels for pod in pods),
+            repels=tuple(s for pod in pods for s in pod.anti_affinity),
         )
-    catalog = load_catalog()
+        claim = starting.get(name)
+        found.append(view if claim is None else starting_node(view, claim, catalog))
     for claim in claims:
         node_name = (claim.get("status") or {}).get("nodeName") or claim["metadata"]["name"]
         if node_name not in registered:

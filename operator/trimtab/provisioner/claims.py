@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trimtab.api.nodes import NodeClaimSpec, NodePoolSpec
+from trimtab.conditions import find_condition
 from trimtab.provisioner.catalog import Catalog
 from trimtab.provisioner.model import (
     CAPACITY_TYPE,
@@ -200,3 +201,17 @@ def in_flight_node(claim: Mapping[str, Any], catalog: Catalog) -> ExistingNode:
         requested={},
         in_flight=True,
     )
+
+
+def is_initialized(claim: Mapping[str, Any]) -> bool:
+    """Whether the claim's Node is up: Ready, labelled, startup taints gone."""
+    found = find_condition((claim.get("status") or {}).get("conditions"), "Initialized")
+    return found is not None and found.get("status") == "True"
+
+
+def starting_node(node: ExistingNode, claim: Mapping[str, Any], catalog: Catalog) -> ExistingNode:
+    """The Node of a claim not yet Initialized, as the simulation should see it: with only the
+    taints the claim keeps. Its startup taints, and those the node controller puts on a node
+    that is not Ready yet, go away by themselves; counted, they would keep the pods waiting
+    for this node off it, and a batch would buy them another."""
+    return replace(node, taints=in_flight_node(claim, catalog).taints, in_flight=True)

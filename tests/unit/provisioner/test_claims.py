@@ -10,8 +10,10 @@ from trimtab.provisioner.claims import (
     claim_body,
     in_flight_node,
     in_use_by_pool,
+    is_initialized,
     launch_choice,
     pool_view,
+    starting_node,
 )
 from trimtab.provisioner.model import (
     CAPACITY_TYPE,
@@ -20,7 +22,9 @@ from trimtab.provisioner.model import (
     NODE_POOL,
     ZONE,
     ClaimPlan,
+    ExistingNode,
     LabelRequirement,
+    Taint,
 )
 
 GI = 1024.0**3
@@ -89,6 +93,30 @@ def test_an_unlaunched_claim_is_an_empty_node_of_its_cheapest_type() -> None:
     assert node.allocatable == catalog.by_name("m7i.large").allocatable
     launched = {**claim, "status": {"instanceType": "m7i.xlarge"}}
     assert in_flight_node(launched, catalog).labels[INSTANCE_TYPE] == "m7i.xlarge"
+
+
+def test_a_starting_node_keeps_only_the_taints_its_claim_keeps() -> None:
+    claim = {
+        "metadata": {"name": "general-abc123"},
+        "spec": {"taints": [{"key": "gpu", "effect": "NoSchedule"}]},
+        "status": {"conditions": [{"type": "Registered", "status": "True"}]},
+    }
+    node = ExistingNode(
+        "general-abc123",
+        {NODE_POOL: "general"},
+        (
+            Taint("gpu", None, "NoSchedule"),
+            Taint("node.kubernetes.io/not-ready", None, "NoSchedule"),
+        ),
+        {"cpu": 2.0},
+        {"cpu": 0.5},
+    )
+    assert not is_initialized(claim)
+    starting = starting_node(node, claim, load_catalog())
+    assert starting.taints == (Taint("gpu", None, "NoSchedule"),)
+    assert starting.in_flight and starting.requested == {"cpu": 0.5}
+    up = {**claim, "status": {"conditions": [{"type": "Initialized", "status": "True"}]}}
+    assert is_initialized(up)
 
 
 def test_in_use_counts_launched_capacity_or_else_the_request() -> None:
