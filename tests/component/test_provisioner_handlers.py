@@ -69,6 +69,30 @@ def _claim(name: str = "general-abc123") -> dict[str, Any]:
     return claim
 
 
+async def _launched(cluster: Cluster, provider_id: str) -> dict[str, Any]:
+    """Play the cloud for claim general-abc123: write its launch, then wait for the operator
+    to find the Node and mark the claim Registered."""
+    launched = {
+        "providerID": provider_id,
+        "conditions": [
+            {
+                "type": "Launched",
+                "status": "True",
+                "reason": "Launched",
+                "message": "",
+                "lastTransitionTime": now_rfc3339(),
+            }
+        ],
+    }
+    await cluster.patch("NodeClaim", "general-abc123", {"status": launched}, subresource="status")
+    return await cluster.wait_for(
+        "NodeClaim",
+        "general-abc123",
+        lambda c: _conditions(c).get("Registered") == "True",
+        what="Registered",
+    )
+
+
 def _conditions(obj: dict[str, Any]) -> dict[str, str]:
     return {c["type"]: c["status"] for c in obj.get("status", {}).get("conditions", [])}
 
@@ -208,26 +232,7 @@ async def test_a_node_named_otherwise_is_found_by_its_provider_id(operator: Clus
         }
     )
     await operator.create(_claim())
-    launched = {
-        "providerID": provider_id,
-        "conditions": [
-            {
-                "type": "Launched",
-                "status": "True",
-                "reason": "Launched",
-                "message": "",
-                "lastTransitionTime": now_rfc3339(),
-            }
-        ],
-    }
-    await operator.patch("NodeClaim", "general-abc123", {"status": launched}, subresource="status")
-
-    claim = await operator.wait_for(
-        "NodeClaim",
-        "general-abc123",
-        lambda c: _conditions(c).get("Registered") == "True",
-        what="Registered",
-    )
+    claim = await _launched(operator, provider_id)
     assert claim["status"]["nodeName"] == "ip-10-0-0-7.ec2.internal"
 
 
@@ -250,25 +255,7 @@ async def test_a_node_still_starting_holds_the_pods_it_was_bought_for(operator: 
     )
     await operator.patch("Node", "general-abc123", {"spec": {"taints": [STARTUP_TAINT, not_ready]}})
     await operator.create(_claim())
-    started = {
-        "providerID": "simulated://us-east-1a/general-abc123",
-        "conditions": [
-            {
-                "type": "Launched",
-                "status": "True",
-                "reason": "Launched",
-                "message": "",
-                "lastTransitionTime": now_rfc3339(),
-            }
-        ],
-    }
-    await operator.patch("NodeClaim", "general-abc123", {"status": started}, subresource="status")
-    await operator.wait_for(
-        "NodeClaim",
-        "general-abc123",
-        lambda c: _conditions(c).get("Registered") == "True",
-        what="Registered",
-    )
+    await _launched(operator, "simulated://us-east-1a/general-abc123")
 
     await operator.create(_pod("api-1", "api"))
     big = _pod("batch-1", "batch")
