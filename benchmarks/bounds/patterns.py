@@ -237,7 +237,7 @@ def _add_exact_patterns(
     master: _Master, requests: FloatArray, duals: FloatArray, fits: Sequence[BoolArray]
 ) -> float | None:
     """Price every type exactly, most promising first, adding what beats its price. When
-    nothing does, returns the best value per dollar found (<= 1 + GAP: the Farley ratio);
+    nothing does, returns the best value per dollar any pattern may reach (the Farley ratio);
     None once EXACT_PATTERNS were added (the LP must be solved again first)."""
     candidates = []
     for z, zone in enumerate(master.zones):
@@ -246,7 +246,7 @@ def _add_exact_patterns(
             ceiling = _value_ceiling(zone.capacity[t], requests, duals[z], upper)
             if ceiling > price * (1 + GAP):
                 candidates.append((ceiling / price, z, t))
-    best_ratio, found = 1.0, 0
+    best_ratio, found = 1.0 + GAP, 0  # what a type skipped by its ceiling may reach
     for _, z, t in sorted(candidates, reverse=True):
         zone = master.zones[z]
         upper = np.where(fits[z][:, t], master.most[z], 0)
