@@ -282,10 +282,10 @@ def _existing_nodes(indexes: Mapping[str, Any], claims: list[dict[str, Any]]) ->
     passing taints), and claims without a Node yet as empty nodes."""
     bound = indexes["node_pods"]
     catalog = load_catalog()
-    starting = {
+    # The Node a claim has or will have: the one it registered, else one named like it.
+    by_node = {
         (claim.get("status") or {}).get("nodeName") or claim["metadata"]["name"]: claim
         for claim in claims
-        if not is_initialized(claim)
     }
     found = []
     registered = set()
@@ -307,12 +307,11 @@ def _existing_nodes(indexes: Mapping[str, Any], claims: list[dict[str, Any]]) ->
             pod_labels=tuple(pod.labels for pod in pods),
             repels=tuple(s for pod in pods for s in pod.anti_affinity),
         )
-        claim = starting.get(name)
-        found.append(view if claim is None else starting_node(view, claim, catalog))
-    for claim in claims:
-        node_name = (claim.get("status") or {}).get("nodeName") or claim["metadata"]["name"]
-        if node_name not in registered:
-            found.append(in_flight_node(claim, catalog))
+        claim = by_node.get(name)
+        if claim is not None and not is_initialized(claim):
+            view = starting_node(view, claim, catalog)
+        found.append(view)
+    found += [in_flight_node(c, catalog) for n, c in by_node.items() if n not in registered]
     return found
 
 
