@@ -157,13 +157,6 @@ class Catalog:
         self.zones = sorted({o.zone for t in types for o in t.offerings})
         self.zone_price = {z: np.array([_cheapest(t, z) for t in types]) for z in self.zones}
 
-    def in_zone(self, zone: str) -> Catalog:
-        """The types offered in one zone, at that zone's prices."""
-        offered = np.isfinite(self.zone_price[zone])
-        found = Catalog([t for t, yes in zip(self.types, offered, strict=True) if yes])
-        found.price = self.zone_price[zone][offered]
-        return found
-
 
 def _cheapest(instance_type: InstanceType, zone: str | None) -> float:
     found = instance_type.cheapest(None if zone is None else frozenset({zone}))
